@@ -1,0 +1,111 @@
+//! What the user sees on stderr besides per-record errors: a progress bar
+//! while the run goes (on a terminal), and a summary at the end.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sandmap::ErrorKind;
+
+/// Counts of a run, and its progress bar.
+pub struct Report {
+    started: Instant,
+    ok: u64,
+    failed: BTreeMap<ErrorKind, u64>,
+    bar: Option<ProgressBar>,
+    /// Whether the summary is printed even when nothing went wrong.
+    always_summarize: bool,
+    quiet: bool,
+}
+
+impl Report {
+    /// A report; the progress bar and the summary of a clean run appear
+    /// only when stderr is a terminal.
+    pub fn new(quiet: bool) -> Self {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = (terminal && !quiet).then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {human_pos} records  {per_sec}  {elapsed}  {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        });
+        Report {
+            started: Instant::now(),
+            ok: 0,
+            failed: BTreeMap::new(),
+            bar,
+            always_summarize: terminal,
+            quiet,
+        }
+    }
+
+    /// Counts a successful record.
+    pub fn ok(&mut self) {
+        self.ok += 1;
+        self.tick();
+    }
+
+    /// Counts a failed record.
+    pub fn failed(&mut self, kind: ErrorKind) {
+        *self.failed.entry(kind).or_default() += 1;
+        self.tick();
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{} failed", self.failed_total()));
+        }
+    }
+
+    fn tick(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    /// Records that failed, all kinds together.
+    pub fn failed_total(&self) -> u64 {
+        self.failed.values().sum()
+    }
+
+    /// Removes the progress bar and prints the summary line (always after
+    /// a failure or a stop; after a clean run only on a terminal).
+    pub fn finish(&mut self, stopped_by: Option<&str>) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let troubled = stopped_by.is_some() || self.failed_total() > 0;
+        if self.quiet || !(troubled || self.always_summarize) {
+            return;
+        }
+        let line = self.summary(stopped_by);
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+
+    fn summary(&self, stopped_by: Option<&str>) -> String {
+        let elapsed = self.started.elapsed();
+        let total = self.ok + self.failed_total();
+        let rate = total as f64 / elapsed.as_secs_f64().max(1e-9);
+        let mut line = String::from("sandmap: ");
+        if let Some(signal) = stopped_by {
+            line.push_str(&format!("stopped by {signal}: "));
+        }
+        line.push_str(&format!("{} ok, {} failed", self.ok, self.failed_total()));
+        if !self.failed.is_empty() {
+            let kinds: Vec<String> = self
+                .failed
+                .iter()
+                .map(|(kind, n)| format!("{kind} {n}"))
+                .collect();
+            line.push_str(&format!(" ({})", kinds.join(", ")));
+        }
+        line.push_str(&format!(
+            "; {total} records in {:.2}s ({rate:.0} records/s)",
+            elapsed.as_secs_f64()
+        ));
+        line
+    }
+}
