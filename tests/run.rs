@@ -24,7 +24,8 @@ fn mappers_and_commands_map_10000_lines_in_order() {
     for (plugin, expected) in &cases {
         for jobs in ["1", "2"] {
             let raw = run(&["run", plugin, input, "-j", jobs], b"");
-            let got: Vec<&str> = ok_stdout(&raw).lines().map(|l| l).collect::<Vec<_>>();
+            let stdout = ok_stdout(&raw);
+            let got: Vec<&str> = stdout.lines().collect();
             assert_eq!(got.len(), expected.len(), "{plugin} -j {jobs}");
             assert!(
                 got.iter().zip(expected).all(|(a, b)| a == b),
