@@ -10,7 +10,32 @@ pub struct EngineOptions {
     /// Meter fuel, so that a per-record fuel budget can be enforced. Costs
     /// some speed on instruction-heavy guests; off unless a budget is set.
     pub fuel: bool,
+    /// Pre-reserve instance slots (wasmtime's pooling allocator), making a
+    /// fresh instance per record cheap. `None` allocates on demand.
+    pub pooling: Option<PoolingOptions>,
 }
+
+/// How big the pooling allocator's pool is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolingOptions {
+    /// How many instances may live at once: one per worker, with room for
+    /// the one being torn down while the next is made.
+    pub concurrent_instances: u32,
+    /// The largest a linear memory may grow to (the slot size); 4 GiB when
+    /// `None`.
+    pub max_memory: Option<u64>,
+}
+
+/// Memory of a freed instance slot left mapped rather than returned to the
+/// OS, so the next instance in the slot does not fault it in again. Small
+/// guests touch less than this per record (their stack and a small heap).
+const KEEP_RESIDENT: usize = 1 << 20;
+/// Core instances (and tables) a component may need: Rust and C components
+/// have a handful, Python's a few dozen.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 64;
+/// Table elements per table: a CPython component's function table runs to
+/// tens of thousands.
+const TABLE_ELEMENTS: usize = 1 << 18;
 
 /// A configured wasmtime engine. Cheap to clone; clones share everything.
 #[derive(Clone)]
@@ -42,6 +67,9 @@ impl Engine {
         // The mapper world needs none of the component-model concurrency
         // machinery, and leaving it off halves the cost of a call.
         config.concurrency_support(false);
+        if let Some(pooling) = options.pooling {
+            config.allocation_strategy(pooling_config(pooling));
+        }
         let inner = wasmtime::Engine::new(&config)
             .map_err(|e| LoadError::Engine(crate::error::wasmtime_one_line(&e)))?;
         Ok(Engine {
@@ -59,4 +87,26 @@ impl Engine {
     pub fn wasmtime(&self) -> &wasmtime::Engine {
         &self.inner
     }
+}
+
+fn pooling_config(options: PoolingOptions) -> wasmtime::PoolingAllocationConfig {
+    let instances = options.concurrent_instances.max(1) * 2;
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * CORE_INSTANCES_PER_COMPONENT)
+        .total_memories(instances * 8)
+        .total_tables(instances * CORE_INSTANCES_PER_COMPONENT)
+        .total_stacks(instances)
+        .max_memories_per_module(2)
+        .max_tables_per_module(4)
+        .table_elements(TABLE_ELEMENTS)
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(64 * 1024);
+    if let Some(max) = options.max_memory {
+        // Slots a little larger than the cap, so that growing past the cap
+        // reaches the limiter (kind `memory`) rather than the slot's end.
+        let slot = max.saturating_add(64 * 1024).min(1 << 32);
+        pool.max_memory_size(usize::try_from(slot).unwrap_or(usize::MAX));
+    }
+    pool
 }

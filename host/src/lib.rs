@@ -46,7 +46,7 @@ mod worker;
 
 pub use batch::Outcome;
 pub use cancel::CancelToken;
-pub use engine::{Engine, EngineOptions};
+pub use engine::{Engine, EngineOptions, PoolingOptions};
 pub use error::{ErrorKind, LoadError, RecordError};
 pub use grants::{DirGrant, Grants};
 pub use limits::Limits;

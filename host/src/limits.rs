@@ -58,9 +58,16 @@ impl wasmtime::ResourceLimiter for StoreLimiter {
         &mut self,
         _current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        match self.max_memory {
+        // Past the cap, or past what the memory can ever hold (4 GiB for
+        // a 32-bit memory): either way the record is out of memory, and
+        // says so rather than leaving the guest to abort.
+        let limit = match (self.max_memory, maximum) {
+            (Some(cap), Some(max)) => Some(cap.min(max)),
+            (cap, max) => cap.or(max),
+        };
+        match limit {
             Some(limit) if desired > limit => Err(wasmtime::Error::new(MemoryLimitExceeded {
                 what: "linear memory",
                 unit: "bytes",

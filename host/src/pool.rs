@@ -19,7 +19,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::batch::{Batch, BatchResult, BatchSizer, Batcher, Outcome};
 use crate::cancel::{CancelToken, EpochTicker};
-use crate::engine::{Engine, EngineOptions};
+use crate::engine::{Engine, EngineOptions, PoolingOptions};
 use crate::error::{ErrorKind, LoadError, RecordError};
 use crate::grants::Grants;
 use crate::limits::Limits;
@@ -62,6 +62,10 @@ impl RunConfig {
     pub fn engine_options(&self) -> EngineOptions {
         EngineOptions {
             fuel: self.limits.fuel.is_some(),
+            pooling: self.isolate.then(|| PoolingOptions {
+                concurrent_instances: u32::try_from(self.effective_jobs()).unwrap_or(u32::MAX),
+                max_memory: self.limits.max_memory,
+            }),
         }
     }
 

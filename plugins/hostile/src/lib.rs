@@ -20,6 +20,8 @@
 //! | `tcp`          | connects to 127.0.0.1:22 (must fail: no network)       |
 //! | `read:FILE`    | contents of FILE, or the error text                    |
 //! | `getenv:NAME`  | `$NAME`, or `err("not set")`                           |
+//! | `write:FILE`   | writes FILE (must fail: grants are read-only)          |
+//! | `ansi`         | `err` with terminal escape codes in its message        |
 //!
 //! Build: `cargo build --release --target wasm32-wasip2 -p hostile`.
 
@@ -65,6 +67,7 @@ impl Guest for Hostile {
             b"env" => Ok(env()),
             b"home" => getenv("HOME"),
             b"path" => getenv("PATH"),
+            b"ansi" => Err("\u{1b}[2J\u{1b}[31mscreen cleared\u{7}".into()),
             b"tcp" => match std::net::TcpStream::connect("127.0.0.1:22") {
                 Ok(_) => Ok(b"connected".to_vec()),
                 Err(e) => Err(e.to_string()),
@@ -72,6 +75,10 @@ impl Guest for Hostile {
             _ => {
                 if let Some(path) = input.strip_prefix(b"read:") {
                     read(&String::from_utf8_lossy(path))
+                } else if let Some(path) = input.strip_prefix(b"write:") {
+                    std::fs::write(String::from_utf8_lossy(path).as_ref(), b"written")
+                        .map(|()| b"written".to_vec())
+                        .map_err(|e| e.to_string())
                 } else if let Some(name) = input.strip_prefix(b"getenv:") {
                     getenv(&String::from_utf8_lossy(name))
                 } else {
