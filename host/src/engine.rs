@@ -27,9 +27,19 @@ pub struct PoolingOptions {
 }
 
 /// Memory of a freed instance slot left mapped rather than returned to the
-/// OS, so the next instance in the slot does not fault it in again. Small
-/// guests touch less than this per record (their stack and a small heap).
-const KEEP_RESIDENT: usize = 1 << 20;
+/// OS, so the next instance in the slot does not fault it in again, when
+/// the kernel can say which pages were dirtied (Linux 6.7+ `PAGEMAP_SCAN`):
+/// a small guest's stack, data and heap fit. Measured on the upper mapper
+/// with `--isolate`: 31 µs/record with 16 KiB kept and no scan, 14.6 µs
+/// with 1 MiB kept and the scan.
+const KEEP_RESIDENT_SCANNED: usize = 1 << 20;
+/// The same without the scan, where everything kept is reset by `memset`
+/// on every instance (1 MiB of it costs ~40 µs).
+const KEEP_RESIDENT_UNSCANNED: usize = 16 << 10;
+/// Fiber stack bytes kept mapped between instances.
+const STACK_KEEP_RESIDENT: usize = 64 << 10;
+/// Table bytes kept mapped between instances.
+const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 /// Core instances (and tables) a component may need: Rust and C components
 /// have a handful, Python's a few dozen.
 const CORE_INSTANCES_PER_COMPONENT: u32 = 64;
@@ -94,14 +104,25 @@ fn pooling_config(options: PoolingOptions) -> wasmtime::PoolingAllocationConfig 
     let mut pool = wasmtime::PoolingAllocationConfig::new();
     pool.total_component_instances(instances)
         .total_core_instances(instances * CORE_INSTANCES_PER_COMPONENT)
-        .total_memories(instances * 8)
+        .total_memories(instances * 4)
         .total_tables(instances * CORE_INSTANCES_PER_COMPONENT)
         .total_stacks(instances)
         .max_memories_per_module(2)
         .max_tables_per_module(4)
         .table_elements(TABLE_ELEMENTS)
-        .linear_memory_keep_resident(KEEP_RESIDENT)
-        .table_keep_resident(64 * 1024);
+        .async_stack_keep_resident(STACK_KEEP_RESIDENT)
+        .table_keep_resident(TABLE_KEEP_RESIDENT);
+    if wasmtime::PoolingAllocationConfig::is_pagemap_scan_available() {
+        // The kernel tells which pages an instance dirtied: only those are
+        // reset, and a freed slot stays mapped (no madvise, no TLB
+        // shootdown, no page faults for the next instance).
+        pool.pagemap_scan(wasmtime::Enabled::Yes)
+            .linear_memory_keep_resident(KEEP_RESIDENT_SCANNED);
+    } else {
+        // Without it the kept part is reset with memset whether touched
+        // or not: keep only the few pages a small guest surely touches.
+        pool.linear_memory_keep_resident(KEEP_RESIDENT_UNSCANNED);
+    }
     if let Some(max) = options.max_memory {
         // Slots a little larger than the cap, so that growing past the cap
         // reaches the limiter (kind `memory`) rather than the slot's end.

@@ -57,12 +57,15 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// The engine options these settings need (fuel metering when a fuel
-    /// budget is set).
+    /// The engine options these settings need: fuel metering when a fuel
+    /// budget is set, and a pool of instance slots sized for the workers.
     pub fn engine_options(&self) -> EngineOptions {
         EngineOptions {
             fuel: self.limits.fuel.is_some(),
-            pooling: self.isolate.then(|| PoolingOptions {
+            // Commands and `--isolate` make an instance per record, and a
+            // rebuilt mapper one per failure: pooled slots make that cheap,
+            // and cost nothing per call when instances are reused.
+            pooling: Some(PoolingOptions {
                 concurrent_instances: u32::try_from(self.effective_jobs()).unwrap_or(u32::MAX),
                 max_memory: self.limits.max_memory,
             }),

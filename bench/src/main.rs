@@ -1,0 +1,145 @@
+//! sandmap's benchmark harness: runs each comparison side by side in one
+//! invocation and prints figures and ratios (machines here are shared and
+//! noisy: compare within a run, not across runs).
+//!
+//! ```sh
+//! cargo build --release --workspace && target/release/sandmap-bench [GROUP...]
+//! ```
+//! Groups: `core`, `isolate`, `memory` (default: all).
+
+mod data;
+mod measure;
+
+use std::path::Path;
+use std::process::Command;
+
+use sandmap::{Pool, RunConfig};
+use sandmap_test_artifacts as plugins;
+
+use measure::{ChildStats, median_child, median_time, run_child, sandmap_binary};
+
+fn main() {
+    let groups: Vec<String> = std::env::args().skip(1).collect();
+    let wants = |name: &str| groups.is_empty() || groups.iter().any(|g| g == name);
+    let scratch = std::env::temp_dir().join(format!("sandmap-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).expect("scratch dir");
+
+    println!("sandmap benchmarks ({} cores available)", cores());
+    if wants("core") {
+        core(&scratch);
+    }
+    if wants("isolate") {
+        isolate();
+    }
+    if wants("memory") {
+        memory(&scratch);
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Issue 2: the CLI over 1,000,000 records of ~100 bytes.
+fn core(scratch: &Path) {
+    println!("\n## core: CLI, upper mapper, 1,000,000 records of 100 bytes, to /dev/null");
+    let input = data::records_file(scratch, 1_000_000, 100);
+    for jobs in ["1", "2"] {
+        let stats = median_child(3, || {
+            run_child(
+                Command::new(sandmap_binary())
+                    .args(["run", plugins::UPPER, "-o", "/dev/null", "-j", jobs])
+                    .arg(&input),
+                None,
+            )
+        });
+        report_rate(&format!("-j {jobs}"), 1_000_000, stats);
+    }
+}
+
+/// Issue 3: what a fresh instance per record costs.
+fn isolate() {
+    println!("\n## isolate: library, upper mapper, 100,000 records of 100 bytes");
+    let records: Vec<Vec<u8>> = data::records(100_000, 100).collect();
+    for jobs in [1, 2] {
+        let mut per_record = Vec::new();
+        for isolate in [false, true] {
+            let config = RunConfig {
+                jobs,
+                isolate,
+                ..RunConfig::default()
+            };
+            let pool = Pool::load(plugins::UPPER.as_ref(), config).expect("load upper");
+            let time = median_time(3, || {
+                let ok = pool
+                    .map(records.clone())
+                    .filter(|r| r.outcome.is_ok())
+                    .count();
+                assert_eq!(ok, records.len());
+            });
+            let micros = time.as_secs_f64() * 1e6 / records.len() as f64;
+            per_record.push(micros);
+            println!(
+                "  -j {jobs} {:<8} {:>8.2} µs/record wall  {:>10.0} records/s",
+                if isolate { "isolate" } else { "reuse" },
+                micros,
+                1e6 / micros
+            );
+        }
+        // Per-record CPU cost on one worker = wall × jobs.
+        let extra = (per_record[1] - per_record[0]) * jobs as f64;
+        println!("  -j {jobs} isolate costs {extra:.2} µs more per record per worker (goal ≤ 10)");
+    }
+}
+
+/// Issue 3: peak memory against a memory bomb and while streaming a large
+/// input through a command.
+fn memory(scratch: &Path) {
+    println!("\n## memory: peak RSS");
+    let bombs = scratch.join("bombs.txt");
+    std::fs::write(&bombs, "bomb\n".repeat(20)).unwrap();
+    let stats = run_child(
+        Command::new(sandmap_binary())
+            .args([
+                "run",
+                plugins::HOSTILE,
+                "--max-memory",
+                "32MiB",
+                "-j",
+                "2",
+                "-o",
+                "/dev/null",
+            ])
+            .arg(&bombs),
+        None,
+    );
+    println!(
+        "  memory bomb x20, --max-memory 32MiB, -j 2: peak RSS {:.1} MiB (goal < 300 MB), exit {}",
+        stats.max_rss_kib as f64 / 1024.0,
+        stats.exit
+    );
+
+    let input = data::records_file(scratch, 2_000_000, 50);
+    let stats = run_child(
+        Command::new(sandmap_binary()).args(["run", plugins::ECHO, "-o", "/dev/null"]),
+        Some(&input),
+    );
+    report_rate(
+        "echo command, 2,000,000 x 50 B from a pipe",
+        2_000_000,
+        stats,
+    );
+}
+
+fn report_rate(label: &str, records: u64, stats: ChildStats) {
+    let rate = records as f64 / stats.wall.as_secs_f64();
+    println!(
+        "  {label}: {:.3}s, {:.0} records/s, {:.2} µs/record, peak RSS {:.1} MiB, exit {}",
+        stats.wall.as_secs_f64(),
+        rate,
+        stats.wall.as_secs_f64() * 1e6 / records as f64,
+        stats.max_rss_kib as f64 / 1024.0,
+        stats.exit
+    );
+}
