@@ -82,3 +82,32 @@ impl Grants {
         Ok(builder)
     }
 }
+
+/// What the sandbox gives a plugin for one of its imports (an interface
+/// name such as `wasi:sockets/tcp@0.2.6`, or `module#name` of a core
+/// module), with nothing granted. For `sandmap inspect`.
+pub fn sandbox_note(import: &str, command: bool) -> &'static str {
+    let (module, name) = import.split_once('#').unwrap_or((import, ""));
+    let interface = module.split('@').next().unwrap_or(module);
+    if module == "wasi_snapshot_preview1" {
+        return match name {
+            n if n.starts_with("sock_") => "denied: no network",
+            n if n.starts_with("path_") || n.starts_with("fd_prestat") => {
+                "no directories unless --dir"
+            }
+            n if n.starts_with("environ_") => "empty unless --env",
+            "fd_read" if command => "provided (stdin is the record)",
+            _ => "provided",
+        };
+    }
+    match interface {
+        i if i.starts_with("wasi:sockets/") => "denied: no network",
+        i if i.starts_with("wasi:filesystem/") => "no directories unless --dir",
+        "wasi:cli/environment" => "empty unless --env (arguments after --)",
+        "wasi:cli/stdin" if command => "provided: the record",
+        "wasi:cli/stdin" => "closed",
+        "wasi:cli/stdout" if command => "provided: the result",
+        "wasi:cli/stdout" | "wasi:cli/stderr" => "captured, not shown",
+        _ => "provided",
+    }
+}

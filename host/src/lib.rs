@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 mod batch;
+mod cache;
 mod cancel;
 mod capture;
 mod classify;
@@ -45,10 +46,11 @@ mod pool;
 mod worker;
 
 pub use batch::Outcome;
+pub use cache::{CacheOutcome, CompileCache};
 pub use cancel::CancelToken;
 pub use engine::{Engine, EngineOptions, PoolingOptions};
 pub use error::{ErrorKind, LoadError, RecordError};
-pub use grants::{DirGrant, Grants};
+pub use grants::{DirGrant, Grants, sandbox_note};
 pub use limits::Limits;
-pub use plugin::{LoadOptions, MAPPER_INTERFACE, Plugin, PluginKind};
+pub use plugin::{LoadOptions, MAPPER_INTERFACE, Plugin, PluginKind, precompile};
 pub use pool::{Order, Pool, RecordResult, Results, RunConfig, TryNext};

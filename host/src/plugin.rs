@@ -10,6 +10,7 @@ use wasmtime::component::{Component, ComponentExportIndex, Type};
 use wasmtime::{Module, Precompiled};
 use wasmtime_wasi::p2::bindings::CommandPre;
 
+use crate::cache::{CacheOutcome, CompileCache};
 use crate::engine::Engine;
 use crate::error::{LoadError, wasmtime_one_line};
 use crate::host::{ComponentState, ModuleState};
@@ -43,12 +44,14 @@ impl PluginKind {
 }
 
 /// How the plugin's bytes are to be treated.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadOptions {
     /// Accept precompiled (`.cwasm`) code. Deserializing such bytes is
     /// unsafe unless they were produced by a trusted compile with the same
     /// engine settings; off by default.
     pub allow_precompiled: bool,
+    /// Where to keep and find compiled code; `None` compiles every time.
+    pub cache: Option<CompileCache>,
 }
 
 /// A compiled, linked plugin, ready to be instantiated by any number of
@@ -62,6 +65,10 @@ struct PluginInner {
     path: PathBuf,
     engine: Engine,
     compiled: Compiled,
+    size: usize,
+    imports: Vec<String>,
+    exports: Vec<String>,
+    cache: Option<CacheOutcome>,
 }
 
 /// The pre-instantiated form of each kind of plugin.
@@ -119,6 +126,7 @@ impl Plugin {
             message: wasmtime_one_line(&e),
         };
         let wasm = engine.wasmtime();
+        let mut cache = None;
         let code = match wasmtime::Engine::detect_precompiled(bytes) {
             Some(kind) => {
                 if !options.allow_precompiled {
@@ -141,24 +149,78 @@ impl Plugin {
             }
             None => {
                 let binary = to_binary(path, bytes)?;
-                if wasmparser::Parser::is_component(&binary) {
-                    Code::Component(Component::from_binary(wasm, &binary).map_err(invalid)?)
-                } else {
-                    Code::Module(Module::from_binary(wasm, &binary).map_err(invalid)?)
+                let component = wasmparser::Parser::is_component(&binary);
+                match (&options.cache, component) {
+                    (Some(store), true) => {
+                        let (code, outcome) = store.component(wasm, &binary).map_err(invalid)?;
+                        cache = Some(outcome);
+                        Code::Component(code)
+                    }
+                    (Some(store), false) => {
+                        let (code, outcome) = store.module(wasm, &binary).map_err(invalid)?;
+                        cache = Some(outcome);
+                        Code::Module(code)
+                    }
+                    (None, true) => {
+                        Code::Component(Component::from_binary(wasm, &binary).map_err(invalid)?)
+                    }
+                    (None, false) => {
+                        Code::Module(Module::from_binary(wasm, &binary).map_err(invalid)?)
+                    }
                 }
             }
         };
-        let compiled = match code {
-            Code::Component(component) => link_component(engine, path, &component)?,
-            Code::Module(module) => link_module(engine, path, &module)?,
+        let (compiled, imports, exports) = match &code {
+            Code::Component(component) => {
+                let ty = component.component_type();
+                (
+                    link_component(engine, path, component)?,
+                    ty.imports(wasm).map(|(name, _)| name.to_string()).collect(),
+                    ty.exports(wasm).map(|(name, _)| name.to_string()).collect(),
+                )
+            }
+            Code::Module(module) => (
+                link_module(engine, path, module)?,
+                module
+                    .imports()
+                    .map(|i| format!("{}#{}", i.module(), i.name()))
+                    .collect(),
+                module.exports().map(|e| e.name().to_string()).collect(),
+            ),
         };
         Ok(Plugin {
             inner: Arc::new(PluginInner {
                 path: path.to_path_buf(),
                 engine: engine.clone(),
                 compiled,
+                size: bytes.len(),
+                imports,
+                exports,
+                cache,
             }),
         })
+    }
+
+    /// The plugin file's size in bytes.
+    pub fn size(&self) -> usize {
+        self.inner.size
+    }
+
+    /// What the plugin imports: interface names (`wasi:cli/stdin@0.2.6`)
+    /// for a component, `module#name` for a core module.
+    pub fn imports(&self) -> &[String] {
+        &self.inner.imports
+    }
+
+    /// What the plugin exports, by name.
+    pub fn exports(&self) -> &[String] {
+        &self.inner.exports
+    }
+
+    /// What the compile cache did when this plugin was loaded (`None`
+    /// without a cache, or for precompiled code).
+    pub fn cache_outcome(&self) -> Option<CacheOutcome> {
+        self.inner.cache
     }
 
     /// What kind of plugin this is.
@@ -192,6 +254,26 @@ impl Plugin {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "plugin".to_string())
     }
+}
+
+/// Compiles a plugin (`.wasm` or `.wat` bytes; `path` is for messages)
+/// ahead of time, for [`LoadOptions::allow_precompiled`] loads with an
+/// engine of the same options.
+///
+/// # Errors
+/// When the bytes are not WebAssembly or do not compile.
+pub fn precompile(engine: &Engine, path: &Path, bytes: &[u8]) -> Result<Vec<u8>, LoadError> {
+    let binary = to_binary(path, bytes)?;
+    let wasm = engine.wasmtime();
+    let compiled = if wasmparser::Parser::is_component(&binary) {
+        wasm.precompile_component(&binary)
+    } else {
+        wasm.precompile_module(&binary)
+    };
+    compiled.map_err(|e| LoadError::Invalid {
+        path: path.to_path_buf(),
+        message: wasmtime_one_line(&e),
+    })
 }
 
 enum Code {

@@ -108,8 +108,8 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// Builds an engine for `config`, loads the plugin at `path` and makes
-    /// a pool for it: the one-call way in.
+    /// Builds an engine for `config`, loads the plugin at `path` (without
+    /// a compile cache) and makes a pool for it: the one-call way in.
     ///
     /// # Errors
     /// When the plugin cannot be loaded (see [`Plugin::load`]) or the

@@ -8,9 +8,17 @@ use std::process::{Command, Output, Stdio};
 
 pub use sandmap_test_artifacts as plugins;
 
-/// The binary under test.
+/// The binary under test, with its compile cache in the build's temp
+/// directory (not the user's).
 pub fn sandmap() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sandmap"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sandmap"));
+    command.env("SANDMAP_CACHE_DIR", test_cache_dir());
+    command
+}
+
+/// The compile cache the tests share.
+pub fn test_cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sandmap-cache")
 }
 
 /// A finished run.

@@ -21,6 +21,69 @@ pub struct Cli {
 pub enum Command {
     /// Run a plugin over every record of INPUT and write the results.
     Run(RunArgs),
+    /// Show what a plugin is: its kind, what it imports and exports, and
+    /// what the sandbox will give it.
+    Inspect(InspectArgs),
+    /// Compile a plugin ahead of time to a .cwasm file (load it with
+    /// `run --allow-precompiled`).
+    Compile(CompileArgs),
+}
+
+/// How a plugin is loaded.
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// Accept precompiled .cwasm plugins. Only for code you trust: loading
+    /// precompiled code skips validation.
+    #[arg(long)]
+    pub allow_precompiled: bool,
+
+    /// Where compiled plugins are cached [default: $XDG_CACHE_HOME/sandmap
+    /// or ~/.cache/sandmap; $SANDMAP_CACHE_DIR overrides].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Compile the plugin without reading or writing the cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
+}
+
+/// `sandmap inspect`.
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// The plugin: a .wasm component or core module, or .wat text.
+    pub plugin: PathBuf,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = InspectFormat::Text)]
+    pub format: InspectFormat,
+
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// How `inspect` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InspectFormat {
+    /// For people.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+/// `sandmap compile`.
+#[derive(Debug, clap::Args)]
+pub struct CompileArgs {
+    /// The plugin: a .wasm component or core module, or .wat text.
+    pub plugin: PathBuf,
+
+    /// Where to write the compiled code.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Compile with fuel metering, for runs that will use --fuel (code
+    /// compiled without it cannot enforce a fuel budget, and the reverse).
+    #[arg(long)]
+    pub fuel: bool,
 }
 
 /// How results are written.
@@ -104,10 +167,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub unordered: bool,
 
-    /// Accept precompiled .cwasm plugins. Only for code you trust: loading
-    /// precompiled code skips validation.
-    #[arg(long)]
-    pub allow_precompiled: bool,
+    #[command(flatten)]
+    pub load: LoadArgs,
 
     /// No progress bar and no summary.
     #[arg(short, long)]
@@ -146,7 +207,9 @@ mod tests {
     fn arguments_after_double_dash_go_to_the_command() {
         let cli =
             Cli::try_parse_from(["sandmap", "run", "p.wasm", "in.txt", "--", "-x", "y"]).unwrap();
-        let Command::Run(args) = cli.command;
+        let Command::Run(args) = cli.command else {
+            panic!("parsed as another command");
+        };
         assert_eq!(args.input, Some(PathBuf::from("in.txt")));
         assert_eq!(args.args, ["-x", "y"]);
     }

@@ -1,8 +1,10 @@
 //! The `sandmap` command line: a thin layer over the library.
 
 mod args;
+mod compile;
 mod escape;
 mod exit;
+mod inspect;
 mod output;
 mod report;
 mod run;
@@ -30,6 +32,8 @@ pub fn main() -> Exit {
     };
     let result = match cli.command {
         args::Command::Run(args) => run::run(args),
+        args::Command::Inspect(args) => inspect::inspect(args),
+        args::Command::Compile(args) => compile::compile(args),
     };
     match result {
         Ok(exit) => exit,

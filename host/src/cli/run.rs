@@ -6,10 +6,11 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use sandmap::{
-    DirGrant, Engine, Grants, Limits, LoadOptions, Order, Plugin, Pool, RunConfig, TryNext,
+    CompileCache, DirGrant, Engine, Grants, Limits, LoadOptions, Order, Plugin, Pool, RunConfig,
+    TryNext,
 };
 
-use super::args::RunArgs;
+use super::args::{LoadArgs, RunArgs};
 use super::exit::Exit;
 use super::output::Sink;
 use super::report::Report;
@@ -29,11 +30,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
     let config = run_config(&args).map_err(|e| Unusable(e.to_string()))?;
     let input = open_input(args.input.as_deref()).map_err(|e| Unusable(format!("{e:#}")))?;
     let engine = Engine::new(&config.engine_options()).map_err(|e| Unusable(e.to_string()))?;
-    let options = LoadOptions {
-        allow_precompiled: args.allow_precompiled,
-    };
-    let plugin =
-        Plugin::load(&engine, &args.plugin, options).map_err(|e| Unusable(e.to_string()))?;
+    let plugin = load_plugin(&engine, &args.plugin, &args.load)?;
     let pool = Pool::new(plugin, config).map_err(|e| Unusable(e.to_string()))?;
     // Only now, with everything loaded, may the output file be created.
     let output = open_output(args.output.as_deref()).map_err(|e| Unusable(format!("{e:#}")))?;
@@ -89,6 +86,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Success
     })
+}
+
+/// Loads the plugin at `path` as `load` says.
+///
+/// # Errors
+/// [`Unusable`], with the one line that says why.
+pub fn load_plugin(engine: &Engine, path: &Path, load: &LoadArgs) -> Result<Plugin, Unusable> {
+    let cache = match (&load.cache_dir, load.no_cache) {
+        (_, true) => None,
+        (Some(dir), false) => Some(CompileCache::new(dir)),
+        (None, false) => CompileCache::default_dir().map(CompileCache::new),
+    };
+    let options = LoadOptions {
+        allow_precompiled: load.allow_precompiled,
+        cache,
+    };
+    Plugin::load(engine, path, options).map_err(|e| Unusable(e.to_string()))
 }
 
 /// The library's view of the arguments.

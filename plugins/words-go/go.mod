@@ -1,0 +1,3 @@
+module sandmap/plugins/words-go
+
+go 1.21

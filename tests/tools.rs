@@ -1,0 +1,168 @@
+//! End-to-end tests of `sandmap inspect`, `sandmap compile` and the
+//! compile cache.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+use sandmap::{CacheOutcome, CompileCache, Engine, EngineOptions, LoadOptions, Plugin};
+
+fn inspect_json(plugin: &str) -> serde_json::Value {
+    let result = run(&["inspect", plugin, "--format", "json"], b"");
+    assert_eq!(result.code(), Some(0), "{}", result.stderr());
+    serde_json::from_str(&result.stdout()).expect("inspect prints JSON")
+}
+
+fn sandbox_of<'a>(report: &'a serde_json::Value, prefix: &str) -> Vec<&'a str> {
+    report["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["name"].as_str().unwrap().starts_with(prefix))
+        .map(|i| i["sandbox"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn inspect_tells_kind_imports_and_what_the_sandbox_denies() {
+    let mapper = inspect_json(plugins::HOSTILE);
+    assert_eq!(mapper["kind"], "mapper");
+    assert_eq!(mapper["form"], "component");
+    assert_eq!(mapper["exports"][0], "sandmap:plugin/mapper@0.1.0");
+    let sockets = sandbox_of(&mapper, "wasi:sockets/");
+    assert!(!sockets.is_empty() && sockets.iter().all(|s| s.starts_with("denied")));
+    assert!(
+        sandbox_of(&mapper, "wasi:filesystem/")
+            .iter()
+            .all(|s| s.contains("--dir"))
+    );
+
+    let command = inspect_json(plugins::ECHO);
+    assert_eq!(command["kind"], "command");
+    assert_eq!(command["form"], "core module");
+
+    let wat = inspect_json(plugins::UPPER_WAT);
+    assert_eq!(wat["kind"], "mapper");
+    assert_eq!(wat["imports"].as_array().unwrap().len(), 0);
+
+    let text = run(&["inspect", plugins::UPPER], b"");
+    assert_eq!(text.code(), Some(0));
+    assert!(text.stdout().contains("mapper"));
+
+    let refused = run(&["inspect", plugins::WRONG_EXPORTS_WAT], b"");
+    assert_eq!(refused.code(), Some(2));
+    refused.assert_no_panic();
+}
+
+#[test]
+fn compiled_code_runs_only_with_the_flag_and_matching_settings() {
+    let scratch = Scratch::new();
+    let out = scratch.path("upper.cwasm");
+    let out = out.to_str().unwrap();
+    assert_eq!(
+        run(&["compile", plugins::UPPER, "-o", out], b"").code(),
+        Some(0)
+    );
+
+    let refused = run(&["run", out], b"hi\n");
+    assert_eq!(
+        refused.code(),
+        Some(2),
+        "precompiled code needs --allow-precompiled"
+    );
+    refused.assert_no_panic();
+
+    let allowed = run(&["run", out, "--allow-precompiled", "-j", "2"], b"hi\n");
+    assert_eq!(ok_stdout(&allowed), "HI\n");
+
+    // Code compiled without fuel metering cannot enforce a fuel budget.
+    let mismatch = run(
+        &["run", out, "--allow-precompiled", "--fuel", "1000"],
+        b"hi\n",
+    );
+    assert_eq!(mismatch.code(), Some(2));
+    let fueled = scratch.path("fueled.cwasm");
+    let fueled = fueled.to_str().unwrap();
+    assert_eq!(
+        run(&["compile", plugins::HOSTILE, "-o", fueled, "--fuel"], b"").code(),
+        Some(0)
+    );
+    let result = run(
+        &[
+            "run",
+            fueled,
+            "--allow-precompiled",
+            "--fuel",
+            "1000000",
+            "--format",
+            "jsonl",
+        ],
+        b"ok\nspin\n",
+    );
+    assert_eq!(kinds(&result.jsonl()), [(1, "fuel".to_string())]);
+}
+
+#[test]
+fn the_cache_stores_once_then_hits_and_survives_damage() {
+    let scratch = Scratch::new();
+    let cache = CompileCache::new(scratch.path("cache"));
+    let engine = Engine::new(&EngineOptions::default()).unwrap();
+    let load = || {
+        let options = LoadOptions {
+            cache: Some(cache.clone()),
+            ..LoadOptions::default()
+        };
+        Plugin::load(&engine, plugins::UPPER.as_ref(), options).unwrap()
+    };
+    assert_eq!(load().cache_outcome(), Some(CacheOutcome::Stored));
+    assert_eq!(load().cache_outcome(), Some(CacheOutcome::Hit));
+    let entries: Vec<_> = std::fs::read_dir(cache.dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1);
+    let mode = std::fs::metadata(cache.dir()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the cache directory is private");
+
+    // A damaged entry is recompiled and replaced, not trusted.
+    std::fs::write(&entries[0], b"not compiled code").unwrap();
+    assert_eq!(load().cache_outcome(), Some(CacheOutcome::Stored));
+    assert_eq!(load().cache_outcome(), Some(CacheOutcome::Hit));
+    // An entry others could have written is never loaded.
+    std::fs::set_permissions(&entries[0], std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_eq!(load().cache_outcome(), Some(CacheOutcome::Stored));
+
+    // Other engine settings are another entry.
+    let fuel = Engine::new(&EngineOptions {
+        fuel: true,
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    let options = LoadOptions {
+        cache: Some(cache.clone()),
+        ..LoadOptions::default()
+    };
+    let plugin = Plugin::load(&fuel, plugins::UPPER.as_ref(), options).unwrap();
+    assert_eq!(plugin.cache_outcome(), Some(CacheOutcome::Stored));
+}
+
+#[test]
+fn the_cli_uses_the_cache_dir_and_no_cache_skips_it() {
+    let scratch = Scratch::new();
+    let dir = scratch.path("cli-cache");
+    let dir = dir.to_str().unwrap();
+    let result = run(&["run", plugins::UPPER, "--cache-dir", dir], b"x\n");
+    assert_eq!(ok_stdout(&result), "X\n");
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 1);
+
+    let other = scratch.path("unused");
+    let result = sandmap()
+        .args(["run", plugins::UPPER, "--no-cache"])
+        .env("SANDMAP_CACHE_DIR", &other)
+        .stdin(std::fs::File::open(scratch.write("in.txt", b"y\n")).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(result.stdout, b"Y\n");
+    assert!(!other.exists(), "--no-cache wrote a cache");
+}
