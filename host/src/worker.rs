@@ -30,9 +30,20 @@ type MapFunc<'a> = TypedFunc<(&'a [u8],), (Result<Vec<u8>, String>,)>;
 /// A mapper instance kept between records, with its captured stdio.
 struct MapperInstance {
     store: Store<ComponentState>,
-    instance: wasmtime::component::Instance,
+    /// The instance's `map`, its signature checked at instantiation.
+    map: wasmtime::component::Func,
     stderr: Capture,
     stdout: Capture,
+}
+
+impl MapperInstance {
+    /// `map`, typed.
+    fn map_func<'a>(&self) -> MapFunc<'a> {
+        // SAFETY: `new_mapper` checked this very function against
+        // `MapFunc` with `Func::typed` before keeping it; skipping that
+        // check on every call is what this saves.
+        unsafe { TypedFunc::new_unchecked(self.map) }
+    }
 }
 
 /// A worker thread: its async runtime and its state.
@@ -124,6 +135,7 @@ impl WorkerState {
     async fn new_mapper(
         &self,
         pre: &wasmtime::component::InstancePre<ComponentState>,
+        map: &wasmtime::component::ComponentExportIndex,
     ) -> Result<MapperInstance, RecordError> {
         let stdout = Capture::tail();
         let stderr = Capture::tail();
@@ -142,13 +154,22 @@ impl WorkerState {
         // Instantiation runs guest code (start functions, data init): it
         // counts against the first record's limits.
         arm(&mut store, &self.config.limits).map_err(|e| classify(&e, &self.config.limits, b""))?;
+        let limits = &self.config.limits;
         let instance = pre
             .instantiate_async(&mut store)
             .await
-            .map_err(|e| classify(&e, &self.config.limits, &stderr.take()))?;
+            .map_err(|e| classify(&e, limits, &stderr.take()))?;
+        let map = instance
+            .get_func(&mut store, map)
+            .ok_or_else(|| wasmtime::format_err!("the mapper's `map` export is missing"))
+            .and_then(|func| {
+                func.typed::<(&[u8],), (Result<Vec<u8>, String>,)>(&store)
+                    .map(|_| func)
+            })
+            .map_err(|e| classify(&e, limits, b""))?;
         Ok(MapperInstance {
             store,
-            instance,
+            map,
             stderr,
             stdout,
         })
@@ -164,15 +185,11 @@ impl WorkerState {
         let limits = self.config.limits.clone();
         let mut mapper = match self.mapper.take() {
             Some(mapper) => mapper,
-            None => self.new_mapper(pre).await?,
+            None => self.new_mapper(pre, map).await?,
         };
         let result = async {
             arm(&mut mapper.store, &limits)?;
-            let func = mapper
-                .instance
-                .get_func(&mut mapper.store, map)
-                .ok_or_else(|| wasmtime::format_err!("the mapper's `map` export is missing"))?;
-            let func: MapFunc<'_> = func.typed(&mapper.store)?;
+            let func = mapper.map_func();
             let call = func.call_async(&mut mapper.store, (record,));
             race(call, limits.timeout, cancelled).await
         }
