@@ -5,10 +5,16 @@
 //! ```sh
 //! cargo build --release --workspace && target/release/sandmap-bench [GROUP...]
 //! ```
-//! Groups: `core`, `isolate`, `memory` (default: all).
+//! Groups: `throughput` (workloads a, b, c against native Rust and
+//! Python's Pool.map), `limits` (epoch and fuel overhead, scaling),
+//! `interrupt`, `rss` (10,000,000 records), `cache`, and the earlier
+//! `core`, `isolate`, `memory`. Default: all but `core` and `isolate`
+//! (which `throughput` covers).
 
 mod data;
+mod groups;
 mod measure;
+mod native;
 
 use std::path::Path;
 use std::process::Command;
@@ -20,11 +26,36 @@ use measure::{ChildStats, median_child, median_time, run_child, sandmap_binary};
 
 fn main() {
     let groups: Vec<String> = std::env::args().skip(1).collect();
-    let wants = |name: &str| groups.is_empty() || groups.iter().any(|g| g == name);
+    let default = [
+        "throughput",
+        "limits",
+        "interrupt",
+        "rss",
+        "cache",
+        "memory",
+    ];
+    let wants = |name: &str| {
+        groups.iter().any(|g| g == name) || (groups.is_empty() && default.contains(&name))
+    };
     let scratch = std::env::temp_dir().join(format!("sandmap-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).expect("scratch dir");
 
     println!("sandmap benchmarks ({} cores available)", cores());
+    if wants("throughput") {
+        groups::throughput(&scratch);
+    }
+    if wants("limits") {
+        groups::limits();
+    }
+    if wants("interrupt") {
+        groups::interrupt(&scratch);
+    }
+    if wants("rss") {
+        groups::rss(&scratch);
+    }
+    if wants("cache") {
+        groups::cache(&scratch);
+    }
     if wants("core") {
         core(&scratch);
     }
