@@ -25,6 +25,11 @@ use sandmap_test_artifacts as plugins;
 use measure::{ChildStats, median_child, median_time, run_child, sandmap_binary};
 
 fn main() {
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if raw.first().is_some_and(|a| a == measure::LAUNCHER_FLAG) {
+        measure::launcher_main(&raw[1..]);
+        return;
+    }
     let groups: Vec<String> = std::env::args().skip(1).collect();
     let default = [
         "throughput",

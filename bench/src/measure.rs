@@ -27,9 +27,59 @@ pub struct ChildStats {
     pub exit: i32,
 }
 
-/// Runs `command`, feeding it `stdin_file` if given (streamed through a
-/// pipe), discarding its stdout; returns its stats.
+/// The flag that makes this executable a measuring launcher (see
+/// [`run_child`]).
+pub const LAUNCHER_FLAG: &str = "--measure-child";
+
+/// Runs `command` (a `sandmap` command line) and returns its stats.
+///
+/// A child's peak RSS as the kernel reports it includes the memory of the
+/// process that spawned it (the child shares or copies its parent's
+/// address space until `exec`), and this benchmark holds large inputs. So
+/// the child is started by a fresh, small copy of this executable (the
+/// launcher, [`launcher_main`]), whose own children report true figures.
 pub fn run_child(command: &mut Command, stdin_file: Option<&Path>) -> ChildStats {
+    let mut launcher = Command::new(std::env::current_exe().expect("own path"));
+    launcher
+        .arg(LAUNCHER_FLAG)
+        .arg(stdin_file.map_or_else(|| "-".into(), |p| p.as_os_str().to_owned()))
+        .arg(command.get_program())
+        .args(command.get_args());
+    let output = launcher.output().expect("start launcher");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let fields: Vec<i64> = text
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let [nanos, max_rss_kib, exit] = fields[..] else {
+        panic!(
+            "launcher failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    ChildStats {
+        wall: Duration::from_nanos(nanos as u64),
+        max_rss_kib,
+        exit: exit as i32,
+    }
+}
+
+/// The launcher: `LAUNCHER_FLAG STDIN_FILE|- PROGRAM ARGS...`; runs the
+/// program and prints `wall_nanos max_rss_kib exit_code`.
+pub fn launcher_main(args: &[std::ffi::OsString]) {
+    let stdin_file = (args[0] != "-").then(|| PathBuf::from(&args[0]));
+    let mut command = Command::new(&args[1]);
+    command.args(&args[2..]);
+    let stats = measure_direct(&mut command, stdin_file.as_deref());
+    println!(
+        "{} {} {}",
+        stats.wall.as_nanos(),
+        stats.max_rss_kib,
+        stats.exit
+    );
+}
+
+fn measure_direct(command: &mut Command, stdin_file: Option<&Path>) -> ChildStats {
     command.stdout(Stdio::null()).stderr(Stdio::piped());
     command.stdin(if stdin_file.is_some() {
         Stdio::piped()
