@@ -26,12 +26,17 @@ impl Report {
         let terminal = std::io::stderr().is_terminal();
         let bar = (terminal && !quiet).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {human_pos} records  {per_sec}  {elapsed}  {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            let style = ProgressStyle::with_template(
+                "{spinner} {human_pos} records  {rate} records/s  {elapsed}  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner())
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                    let _ = write!(out, "{:.0}", state.per_sec());
+                },
             );
+            bar.set_style(style);
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
         });
