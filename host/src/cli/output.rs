@@ -11,7 +11,7 @@ use sandmap::RecordError;
 use serde::Serialize;
 
 use super::args::Format;
-use super::escape::for_terminal;
+use super::escape::{for_terminal, output_for_terminal};
 
 /// Buffered bytes that trigger a write.
 const FLUSH_AT: usize = 64 * 1024;
@@ -22,6 +22,8 @@ pub struct Sink {
     buffer: Vec<u8>,
     format: Format,
     delimiter: u8,
+    /// Output goes to a terminal: escape what the guest wrote.
+    terminal: bool,
 }
 
 #[derive(Serialize)]
@@ -44,12 +46,14 @@ struct ErrorLine<'a> {
 
 impl Sink {
     /// A sink writing `format` to `out`, records separated by `delimiter`.
-    pub fn new(out: Box<dyn Write>, format: Format, delimiter: u8) -> Self {
+    /// When `terminal`, raw output has its control characters escaped.
+    pub fn new(out: Box<dyn Write>, format: Format, delimiter: u8, terminal: bool) -> Self {
         Sink {
             out,
             buffer: Vec::with_capacity(FLUSH_AT * 2),
             format,
             delimiter,
+            terminal,
         }
     }
 
@@ -59,6 +63,13 @@ impl Sink {
     /// When the output cannot be written (a closed pipe, a full disk).
     pub fn ok(&mut self, index: u64, output: &[u8]) -> std::io::Result<()> {
         match self.format {
+            Format::Raw if self.terminal => {
+                self.buffer
+                    .extend_from_slice(output_for_terminal(output).as_bytes());
+                if output.last() != Some(&self.delimiter) {
+                    self.buffer.push(self.delimiter);
+                }
+            }
             Format::Raw => {
                 self.buffer.extend_from_slice(output);
                 if output.last() != Some(&self.delimiter) {
@@ -159,7 +170,7 @@ mod tests {
 
     fn written(format: Format, f: impl FnOnce(&mut Sink)) -> String {
         let out = Shared::default();
-        let mut sink = Sink::new(Box::new(out.clone()), format, b'\n');
+        let mut sink = Sink::new(Box::new(out.clone()), format, b'\n', false);
         f(&mut sink);
         sink.flush().unwrap();
         String::from_utf8(out.0.lock().unwrap().clone()).unwrap()

@@ -33,10 +33,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
     let plugin = load_plugin(&engine, &args.plugin, &args.load)?;
     let pool = Pool::new(plugin, config).map_err(|e| Unusable(e.to_string()))?;
     // Only now, with everything loaded, may the output file be created.
+    let terminal = args.output.is_none() && std::io::stdout().is_terminal();
     let output = open_output(args.output.as_deref()).map_err(|e| Unusable(format!("{e:#}")))?;
 
     let delimiter = if args.null { 0 } else { b'\n' };
-    let mut sink = Sink::new(output, args.format, delimiter);
+    let mut sink = Sink::new(output, args.format, delimiter, terminal);
     let mut report = Report::new(args.quiet);
     let mut results = pool.map_reader(input, delimiter);
     let cancel = results.cancel_token();
