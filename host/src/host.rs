@@ -81,11 +81,16 @@ pub(crate) fn new_store<W: Send + 'static>(
     store
 }
 
-/// Arms a store for one record: a fresh fuel budget and deadline.
-pub(crate) fn arm<W>(store: &mut Store<HostState<W>>, limits: &Limits) -> wasmtime::Result<()> {
+/// Arms a store for one record: a fresh fuel budget and deadline. Returns
+/// the deadline, if the record has one.
+pub(crate) fn arm<W>(
+    store: &mut Store<HostState<W>>,
+    limits: &Limits,
+) -> wasmtime::Result<Option<Instant>> {
     if let Some(fuel) = limits.fuel {
         store.set_fuel(fuel)?;
     }
-    store.data_mut().deadline = limits.timeout.map(|t| Instant::now() + t);
-    Ok(())
+    let deadline = limits.timeout.map(|t| Instant::now() + t);
+    store.data_mut().deadline = deadline;
+    Ok(deadline)
 }

@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use wasmtime::Store;
@@ -188,10 +189,10 @@ impl WorkerState {
             None => self.new_mapper(pre, map).await?,
         };
         let result = async {
-            arm(&mut mapper.store, &limits)?;
+            let deadline = arm(&mut mapper.store, &limits)?;
             let func = mapper.map_func();
             let call = func.call_async(&mut mapper.store, (record,));
-            race(call, limits.timeout, cancelled).await
+            race(call, limits.timeout, deadline, cancelled).await
         }
         .await;
         let stderr = mapper.stderr.take();
@@ -236,12 +237,12 @@ impl WorkerState {
             &self.cancel,
         );
         let result = async {
-            arm(&mut store, limits)?;
+            let deadline = arm(&mut store, limits)?;
             let run = async {
                 let command = pre.instantiate_async(&mut store).await?;
                 command.wasi_cli_run().call_run(&mut store).await
             };
-            race(run, limits.timeout, cancelled).await
+            race(run, limits.timeout, deadline, cancelled).await
         }
         .await;
         command_outcome(result.map(|r| r.is_ok()), stdout, stderr, limits)
@@ -272,13 +273,13 @@ impl WorkerState {
             &self.cancel,
         );
         let result = async {
-            arm(&mut store, limits)?;
+            let deadline = arm(&mut store, limits)?;
             let run = async {
                 let instance = pre.instantiate_async(&mut store).await?;
                 let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
                 start.call_async(&mut store, ()).await
             };
-            race(run, limits.timeout, cancelled).await
+            race(run, limits.timeout, deadline, cancelled).await
         }
         .await;
         command_outcome(result.map(|()| true), stdout, stderr, limits)
@@ -321,12 +322,21 @@ fn check_output(output: Vec<u8>, max_output: Option<u64>) -> Outcome {
 /// is cancelled, whichever comes first. The timer here catches guests
 /// blocked in host calls; compute-bound guests are stopped from inside by
 /// the epoch callback, with the same deadline.
+///
+/// Most calls never wait on the host: they finish on their first poll,
+/// and skip the timer and the cancel future altogether.
 async fn race<T>(
     call: impl Future<Output = wasmtime::Result<T>>,
     timeout: Option<Duration>,
+    deadline: Option<Instant>,
     cancelled: Pin<&mut (dyn Future<Output = ()> + '_)>,
 ) -> wasmtime::Result<T> {
-    let deadline = timeout.map(|t| tokio::time::Instant::from_std(Instant::now() + t));
+    let mut call = std::pin::pin!(call);
+    let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+    if let Poll::Ready(result) = first {
+        return result;
+    }
+    let deadline = deadline.map(tokio::time::Instant::from_std);
     tokio::select! {
         biased;
         result = call => result,
