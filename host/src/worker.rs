@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 use wasmtime::component::TypedFunc;
+use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
 use crate::batch::{Batch, BatchResult, Outcome};
@@ -21,7 +22,7 @@ use crate::cancel::CancelToken;
 use crate::capture::Capture;
 use crate::classify::{classify, guest_err, guest_exit};
 use crate::error::{ErrorKind, RecordError};
-use crate::host::{ComponentState, Stopped, arm, new_store};
+use crate::host::{ComponentState, HostState, Stopped, arm, new_store};
 use crate::plugin::{Compiled, Plugin};
 use crate::pool::RunConfig;
 
@@ -219,23 +220,7 @@ impl WorkerState {
         cancelled: Pin<&mut (dyn Future<Output = ()> + '_)>,
     ) -> Outcome {
         let limits = &self.config.limits;
-        let stdout = Capture::whole(limits.max_output);
-        let stderr = Capture::tail();
-        let mut builder = self
-            .config
-            .grants
-            .wasi_builder(&self.plugin.program_name())
-            .map_err(|e| classify(&e, limits, b""))?;
-        builder
-            .stdin(MemoryInputPipe::new(record.to_vec()))
-            .stdout(stdout.clone())
-            .stderr(stderr.clone());
-        let mut store = new_store(
-            self.plugin.engine().wasmtime(),
-            builder.build(),
-            limits,
-            &self.cancel,
-        );
+        let (mut store, stdout, stderr) = self.command_store(record, |b| b.build())?;
         let result = async {
             let deadline = arm(&mut store, limits)?;
             let run = async {
@@ -255,23 +240,7 @@ impl WorkerState {
         cancelled: Pin<&mut (dyn Future<Output = ()> + '_)>,
     ) -> Outcome {
         let limits = &self.config.limits;
-        let stdout = Capture::whole(limits.max_output);
-        let stderr = Capture::tail();
-        let mut builder = self
-            .config
-            .grants
-            .wasi_builder(&self.plugin.program_name())
-            .map_err(|e| classify(&e, limits, b""))?;
-        builder
-            .stdin(MemoryInputPipe::new(record.to_vec()))
-            .stdout(stdout.clone())
-            .stderr(stderr.clone());
-        let mut store = new_store(
-            self.plugin.engine().wasmtime(),
-            builder.build_p1(),
-            limits,
-            &self.cancel,
-        );
+        let (mut store, stdout, stderr) = self.command_store(record, |b| b.build_p1())?;
         let result = async {
             let deadline = arm(&mut store, limits)?;
             let run = async {
@@ -283,6 +252,35 @@ impl WorkerState {
         }
         .await;
         command_outcome(result.map(|()| true), stdout, stderr, limits)
+    }
+
+    /// A fresh store for one command run: the record on stdin, stdout
+    /// captured whole (up to the output cap), stderr's tail captured.
+    /// `build` makes the WASI context of the plugin's kind.
+    fn command_store<W: Send + 'static>(
+        &self,
+        record: &[u8],
+        build: impl FnOnce(&mut WasiCtxBuilder) -> W,
+    ) -> Result<(Store<HostState<W>>, Capture, Capture), RecordError> {
+        let limits = &self.config.limits;
+        let stdout = Capture::whole(limits.max_output);
+        let stderr = Capture::tail();
+        let mut builder = self
+            .config
+            .grants
+            .wasi_builder(&self.plugin.program_name())
+            .map_err(|e| classify(&e, limits, b""))?;
+        builder
+            .stdin(MemoryInputPipe::new(record.to_vec()))
+            .stdout(stdout.clone())
+            .stderr(stderr.clone());
+        let store = new_store(
+            self.plugin.engine().wasmtime(),
+            build(&mut builder),
+            limits,
+            &self.cancel,
+        );
+        Ok((store, stdout, stderr))
     }
 }
 
