@@ -133,3 +133,31 @@ fn closed_stdout_ends_the_run_quietly() {
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
     assert_eq!(output.status.code(), Some(0), "{stderr}");
 }
+
+#[test]
+fn a_second_sigint_exits_at_once() {
+    // Nobody reads sandmap's stdout, so once the pipe is full it is stuck
+    // writing: a first SIGINT cannot finish the clean stop.
+    let scratch = Scratch::new();
+    let input = scratch.write("big.txt", &join_lines(&numbered_lines(200_000)));
+    let mut child = sandmap()
+        .args(["run", plugins::UPPER, "-j", "2"])
+        .arg(&input)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "stuck writing, it cannot stop cleanly"
+    );
+
+    let sent = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert!(sent.elapsed() < Duration::from_secs(1));
+    assert_eq!(status.signal(), Some(libc::SIGINT));
+}
