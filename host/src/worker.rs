@@ -95,6 +95,7 @@ impl Worker {
     pub fn run_batch(&mut self, batch: &Batch) -> BatchResult {
         let Worker { runtime, state } = self;
         let cancel = state.cancel.clone();
+        let plugin = state.plugin.clone();
         let outcomes = runtime.block_on(async {
             let cancelled = std::pin::pin!(cancel.cancelled());
             let mut cancelled: Pin<&mut (dyn Future<Output = ()> + '_)> = cancelled;
@@ -104,7 +105,10 @@ impl Worker {
                     outcomes.push(Err(RecordError::interrupted()));
                     continue;
                 }
-                outcomes.push(state.run_record(record, cancelled.as_mut()).await);
+                let outcome = state
+                    .run_record(plugin.compiled(), record, cancelled.as_mut())
+                    .await;
+                outcomes.push(outcome);
             }
             outcomes
         });
@@ -119,11 +123,11 @@ impl Worker {
 impl WorkerState {
     async fn run_record(
         &mut self,
+        compiled: &Compiled,
         record: &[u8],
         cancelled: Pin<&mut (dyn Future<Output = ()> + '_)>,
     ) -> Outcome {
-        let plugin = self.plugin.clone();
-        match plugin.compiled() {
+        match compiled {
             Compiled::Mapper { pre, map } => self.run_mapper(pre, map, record, cancelled).await,
             Compiled::CommandComponent { pre } => {
                 self.run_command_component(pre, record, cancelled).await
