@@ -197,3 +197,17 @@ fn command_exit_code_fails_the_record_with_its_stderr() {
     assert_eq!(values[0]["output"], "fine");
     assert_eq!(values[2]["output"], "fine too");
 }
+
+#[test]
+fn an_overlong_record_stops_the_run_after_the_results_before_it() {
+    let mut input = b"a\nb\n".to_vec();
+    input.extend(vec![b'x'; 300_000]);
+    input.extend(b"\nc\n");
+    let capped = run(&["run", plugins::UPPER, "--max-record", "100KiB"], &input);
+    assert_eq!(capped.code(), Some(2), "{}", capped.stderr());
+    assert_eq!(capped.stdout(), "A\nB\n");
+    capped.assert_no_panic();
+    let roomy = run(&["run", plugins::UPPER, "--max-record", "1MiB"], &input);
+    assert_eq!(roomy.code(), Some(0));
+    assert_eq!(roomy.stdout().lines().count(), 4);
+}

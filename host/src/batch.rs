@@ -142,6 +142,11 @@ impl Batcher {
         }
     }
 
+    /// The index the next record pushed will have.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
     /// The partial batch, if any.
     pub fn take(&mut self) -> Option<Batch> {
         let batch = self.current.take()?;

@@ -53,4 +53,4 @@ pub use error::{ErrorKind, LoadError, RecordError};
 pub use grants::{DirGrant, Grants, sandbox_note};
 pub use limits::Limits;
 pub use plugin::{LoadOptions, MAPPER_INTERFACE, Plugin, PluginKind, precompile};
-pub use pool::{Order, Pool, RecordResult, Results, RunConfig, TryNext};
+pub use pool::{DEFAULT_MAX_RECORD, Order, Pool, RecordResult, Results, RunConfig, TryNext};

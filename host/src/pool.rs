@@ -30,6 +30,8 @@ use crate::worker::Worker;
 const TICKETS_PER_JOB: usize = 4;
 /// How much input the feeder reads at a time.
 const READ_CHUNK: usize = 256 * 1024;
+/// The longest record [`Pool::map_reader`] accepts unless told otherwise.
+pub const DEFAULT_MAX_RECORD: usize = 1 << 30;
 
 /// In which order results come back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -54,6 +56,11 @@ pub struct RunConfig {
     pub isolate: bool,
     /// Order of results.
     pub order: Order,
+    /// The longest record [`Pool::map_reader`] reads, in bytes; `None`
+    /// means [`DEFAULT_MAX_RECORD`]. A longer one ends the input with an
+    /// error: this is what keeps memory bounded when the input has no
+    /// delimiters at all.
+    pub max_record: Option<usize>,
 }
 
 impl RunConfig {
@@ -192,8 +199,13 @@ impl Pool {
     /// `delimiter` (a final delimiter does not make an empty record).
     /// Results of what has been read flow while the rest is still being
     /// read.
+    ///
+    /// A record longer than [`RunConfig::max_record`] stops the reading;
+    /// [`Results::input_error`] says so once the results of what came
+    /// before it are out.
     pub fn map_reader<R: Read + Send + 'static>(&self, reader: R, delimiter: u8) -> Results {
-        self.start(move |feeder| feed_reader(reader, delimiter, feeder))
+        let max_record = self.config.max_record.unwrap_or(DEFAULT_MAX_RECORD);
+        self.start(move |feeder| feed_reader(reader, delimiter, max_record, feeder))
     }
 
     fn start(&self, feed: impl FnOnce(&Feeder) -> std::io::Result<()> + Send + 'static) -> Results {
@@ -289,7 +301,12 @@ impl Feeder {
     }
 }
 
-fn feed_reader(mut reader: impl Read, delimiter: u8, feeder: &Feeder) -> std::io::Result<()> {
+fn feed_reader(
+    mut reader: impl Read,
+    delimiter: u8,
+    max_record: usize,
+    feeder: &Feeder,
+) -> std::io::Result<()> {
     let mut buffer = vec![0u8; READ_CHUNK];
     let mut filled = 0;
     let mut batcher = Batcher::default();
@@ -298,8 +315,18 @@ fn feed_reader(mut reader: impl Read, delimiter: u8, feeder: &Feeder) -> std::io
             return Ok(());
         }
         if filled == buffer.len() {
-            // One record longer than the buffer: make room for the rest.
-            buffer.resize(buffer.len() * 2, 0);
+            // One record longer than the buffer: make room for the rest,
+            // up to the longest record allowed.
+            if filled > max_record {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "record {} is longer than {max_record} bytes (see --max-record)",
+                        batcher.next_index()
+                    ),
+                ));
+            }
+            buffer.resize((buffer.len() * 2).min(max_record + 1), 0);
         }
         let read = match reader.read(&mut buffer[filled..]) {
             Ok(read) => read,

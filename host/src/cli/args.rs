@@ -144,6 +144,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_output: Option<u64>,
 
+    /// The longest record read from INPUT; a longer one stops the run
+    /// (exit 2) after the results before it [default: 1GiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_record: Option<u64>,
+
     /// A fresh instance for every record (no state shared between records).
     #[arg(long)]
     pub isolate: bool,

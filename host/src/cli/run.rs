@@ -134,6 +134,9 @@ fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
             args: args.args.clone(),
         },
         isolate: args.isolate,
+        max_record: args
+            .max_record
+            .map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
         order: if args.unordered {
             Order::Completion
         } else {
