@@ -50,7 +50,9 @@ const RUST_PLUGINS: &[RustPlugin] = &[
         file: "hostile.wasm",
         doc: "Mapper component that misbehaves on request (`spin`, `sleep`, `bomb`, `recurse`, \
               `big`, `panic`, `err`, `count`, `flood`, `passwd`, `ls`, `env`, `home`, `path`, \
-              `tcp`, `read:FILE`, `getenv:NAME`); any other record comes back unchanged.",
+              `tcp`, `ansi`, `randbomb`, `read:FILE`, `write:FILE`, `getenv:NAME`, `bigerr:MiB`, \
+              `bigout:MiB`, `busy:MS`, `grow:MiB`, `exit:N`); any other record comes back \
+              unchanged.",
     },
     RustPlugin {
         constant: "HASH",
@@ -73,7 +75,19 @@ const RUST_PLUGINS: &[RustPlugin] = &[
         target: "wasm32-wasip1",
         file: "hostile-command.wasm",
         doc: "Command core module (wasip1) that misbehaves on request (`exit:N`, `spin`, \
-              `sleep`, `flood`, `stderr-flood`, `passwd`); otherwise echoes stdin.",
+              `sleep`, `flood`, `stderr-flood`, `passwd`, `argv`, `flood-forever`, `fsops:DIR`, \
+              `write:PATH`, `mkfile:PATH`, `symlink-escape:DIR`, `readfile:PATH`); otherwise \
+              echoes stdin.",
+    },
+    RustPlugin {
+        constant: "CLOCKS",
+        package: "clocks",
+        target: "wasm32-wasip2",
+        file: "clocks.wasm",
+        doc: "Mapper component for `--deterministic`: one line per record, `wall=W1,W2 \
+              mono=M1,M2 random=<64 hex> insecure=<16 hex> nan=<f32 bits>,<f64 bits> \
+              input=RECORD` (two readings of each clock, WASI random bytes, and NaNs whose \
+              payload the hardware picks).",
     },
 ];
 
@@ -99,6 +113,61 @@ const WAT_PLUGINS: &[WatPlugin] = &[
         constant: "NO_START_WAT",
         path: "no-start/module.wat",
         doc: "A valid core module without `_start`: must be refused.",
+    },
+    WatPlugin {
+        constant: "TWO_MEMORIES_WAT",
+        path: "two-memories/two-memories.wat",
+        doc: "Command core module with two memories: `_start` grows each to ~62.6 MiB (~125 MiB \
+              in all), then prints `ok\\n`; `memory` under `--max-memory 64MiB`.",
+    },
+    WatPlugin {
+        constant: "STDOUT_FLOOD_WAT",
+        path: "stdout-flood/flood.wat",
+        doc: "Command core module whose `_start` writes 64 KiB to stdout forever, ignoring \
+              failed writes.",
+    },
+    WatPlugin {
+        constant: "BLOCK_AT_START_WAT",
+        path: "block-at-start/block.wat",
+        doc: "Mapper component whose core start function blocks in WASI (a one-hour \
+              `subscribe-duration` pollable): instantiation never ends by itself.",
+    },
+    WatPlugin {
+        constant: "START_SPIN_WAT",
+        path: "start-spin/spin.wat",
+        doc: "Mapper component whose core start function loops forever, no host call; \
+              imports nothing.",
+    },
+    WatPlugin {
+        constant: "EVIL_NAMES_WAT",
+        path: "evil-names/evil.wat",
+        doc: "Command core module whose `_start` does nothing, exporting functions named with \
+              ESC/OSC sequences, U+202E, U+009B, LF and CR: `inspect` must escape them.",
+    },
+    WatPlugin {
+        constant: "SHARED_MEMORY_WAT",
+        path: "shared-memory/shared.wat",
+        doc: "Command core module with a shared memory (threads proposal): must be refused; \
+              if run, prints `ok\\n`.",
+    },
+    WatPlugin {
+        constant: "MULTI_INSTANCE_WAT",
+        path: "multi-instance/multi.wat",
+        doc: "Mapper component of six core instances with a memory each: each `map` grows \
+              every one by 12.5 MiB (75 MiB in all) and returns `ok`; `memory` under \
+              `--max-memory 32MiB`.",
+    },
+    WatPlugin {
+        constant: "MEMORY_AND_TABLE_WAT",
+        path: "memory-and-table/memory-and-table.wat",
+        doc: "Command core module: `_start` grows its memory to 63.4 MiB and a `funcref` table \
+              to 256 Ki elements, then prints `ok\\n`; `memory` under `--max-memory 64MiB`.",
+    },
+    WatPlugin {
+        constant: "POST_RETURN_TRAP_WAT",
+        path: "post-return-trap/post-return.wat",
+        doc: "Mapper component whose `map` returns the input and whose post-return function \
+              traps: the instance is broken after every record; imports nothing.",
     },
 ];
 

@@ -22,16 +22,50 @@
 //! | `getenv:NAME`  | `$NAME`, or `err("not set")`                           |
 //! | `write:FILE`   | writes FILE (must fail: grants are read-only)          |
 //! | `ansi`         | `err` with terminal escape codes in its message        |
+//! | `bigerr:N`     | `err` of N MiB of `e` (error text cap)                 |
+//! | `bigout:N`     | N MiB of `x` (output limit, results in flight)         |
+//! | `busy:MS`      | computes for MS ms of monotonic time, then `busy`      |
+//! | `grow:N`       | holds N MiB, every byte written, then `grew` (stats)   |
+//! | `exit:N`       | `std::process::exit(N)` inside `map`                   |
+//! | `randbomb`     | asks WASI for 64 KiB of secure random bytes, forever   |
+//!
+//! `bigerr` and `bigout` build their text once per instance (the last size
+//! asked for is kept) and return a copy: the instance then holds about 2N
+//! MiB while the host reads the result. `exit:N` goes through
+//! `wasi:cli/exit`, which carries only success (N = 0) or failure.
 //!
 //! Build: `cargo build --release --target wasm32-wasip2 -p hostile`.
 
-wit_bindgen::generate!({ world: "plugin", path: "../../wit" });
+// The `plugin` world, plus the WASI interface that `std` does not reach
+// (`randbomb`). It is declared as WASI 0.2.0 has it, whole: wasi-libc's
+// own copy of it is merged with this one, and the two must agree.
+wit_bindgen::generate!({
+    inline: r#"
+        package sandmap:hostile;
+
+        world hostile {
+            include sandmap:plugin/plugin@0.1.0;
+            import wasi:random/random@0.2.0;
+        }
+
+        package wasi:random@0.2.0 {
+            interface random {
+                get-random-bytes: func(len: u64) -> list<u8>;
+                get-random-u64: func() -> u64;
+            }
+        }
+    "#,
+    path: "../../wit",
+    world: "sandmap:hostile/hostile",
+    generate_all,
+});
 
 use exports::sandmap::plugin::mapper::Guest;
 use std::hint::black_box;
 use std::io::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Calls of `map` on this instance, whatever the record.
 static CALLS: AtomicU64 = AtomicU64::new(0);
@@ -72,8 +106,22 @@ impl Guest for Hostile {
                 Ok(_) => Ok(b"connected".to_vec()),
                 Err(e) => Err(e.to_string()),
             },
+            b"randbomb" => randbomb(),
             _ => {
-                if let Some(path) = input.strip_prefix(b"read:") {
+                if let Some(mib) = input.strip_prefix(b"bigerr:") {
+                    Err(filled('e', mib)?)
+                } else if let Some(mib) = input.strip_prefix(b"bigout:") {
+                    Ok(filled('x', mib)?.into_bytes())
+                } else if let Some(ms) = input.strip_prefix(b"busy:") {
+                    busy(Duration::from_millis(number(ms)?));
+                    Ok(b"busy".to_vec())
+                } else if let Some(mib) = input.strip_prefix(b"grow:") {
+                    let hoard = vec![0xa5u8; mebibytes(mib)?];
+                    black_box(&hoard);
+                    Ok(b"grew".to_vec())
+                } else if let Some(code) = input.strip_prefix(b"exit:") {
+                    std::process::exit(number(code)?)
+                } else if let Some(path) = input.strip_prefix(b"read:") {
                     read(&String::from_utf8_lossy(path))
                 } else if let Some(path) = input.strip_prefix(b"write:") {
                     std::fs::write(String::from_utf8_lossy(path).as_ref(), b"written")
@@ -95,6 +143,58 @@ fn spin() -> ! {
     loop {
         x = black_box(x.wrapping_add(1));
     }
+}
+
+/// Computes, checking the monotonic clock every 10,000 rounds, until `how_long`
+/// has passed.
+fn busy(how_long: Duration) {
+    let start = Instant::now();
+    let mut x = 0u64;
+    while start.elapsed() < how_long {
+        for _ in 0..10_000 {
+            x = black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+    }
+}
+
+/// Asks the host for random bytes in a loop that never ends: nearly all
+/// of its time is spent in host calls, not in wasm.
+fn randbomb() -> ! {
+    loop {
+        black_box(wasi::random::random::get_random_bytes(64 << 10));
+    }
+}
+
+/// `mib` MiB of `letter`. The text is built once per instance for a given
+/// (letter, size), and kept for the next call: each call costs one copy.
+fn filled(letter: char, mib: &[u8]) -> Result<String, String> {
+    static LAST: Mutex<Option<(char, String)>> = Mutex::new(None);
+    let len = mebibytes(mib)?;
+    let mut last = LAST.lock().unwrap();
+    let text = match &mut *last {
+        Some((l, text)) if *l == letter && text.len() == len => text,
+        slot => {
+            // Free the old text before building the new one.
+            *slot = None;
+            &slot.insert((letter, letter.to_string().repeat(len))).1
+        }
+    };
+    Ok(text.clone())
+}
+
+/// A decimal number from a record, or the `err` that says it is not one.
+fn number<T: std::str::FromStr>(digits: &[u8]) -> Result<T, String> {
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|digits| digits.parse().ok())
+        .ok_or_else(|| format!("not a number: {}", String::from_utf8_lossy(digits)))
+}
+
+/// A size in MiB from a record, in bytes.
+fn mebibytes(digits: &[u8]) -> Result<usize, String> {
+    number::<usize>(digits)?
+        .checked_mul(1 << 20)
+        .ok_or_else(|| "size too large".into())
 }
 
 /// Grows one buffer by 1 MiB at a time, writing every byte, until the
