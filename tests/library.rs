@@ -1,25 +1,52 @@
-//! Tests of the library API: map an iterator, read results in order,
-//! cancel from another thread.
+//! Tests of the library API: the builder and its validation, map and
+//! map_reader, cancellation from another thread, concurrent runs on one
+//! pool, and errors of the run itself.
 
 mod common;
 
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 use common::plugins;
-use sandmap::{ErrorKind, Limits, Order, Pool, RunConfig};
+use sandmap::{
+    BuildError, CancelToken, ConfigError, ErrorKind, LoadError, Order, Pool, RecordResult, Results,
+    RunError, Shard,
+};
+
+/// The results of a run that must end without a run error.
+fn collect(results: Results) -> Vec<RecordResult> {
+    results
+        .map(|r| r.unwrap_or_else(|e| panic!("run error: {e}")))
+        .collect()
+}
+
+fn outputs(results: &[RecordResult]) -> Vec<String> {
+    results
+        .iter()
+        .map(|r| match &r.outcome {
+            Ok(output) => String::from_utf8_lossy(output).into_owned(),
+            Err(error) => format!("<{}>", error.kind),
+        })
+        .collect()
+}
+
+#[test]
+fn public_types_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Pool>();
+    send_sync::<CancelToken>();
+    send_sync::<BuildError>();
+    send_sync::<RunError>();
+    send_sync::<RecordResult>();
+    send::<Results>();
+}
 
 #[test]
 fn map_over_an_iterator_gives_results_in_order() {
-    let pool = Pool::load(
-        plugins::UPPER.as_ref(),
-        RunConfig {
-            jobs: 2,
-            ..RunConfig::default()
-        },
-    )
-    .unwrap();
-    let records: Vec<Vec<u8>> = (0..5000).map(|i| format!("rec{i}").into_bytes()).collect();
-    let results: Vec<_> = pool.map(records).collect();
+    let pool = Pool::builder(plugins::UPPER).jobs(2).build().unwrap();
+    let records: Vec<String> = (0..5000).map(|i| format!("rec{i}")).collect();
+    let results = collect(pool.map(records));
     assert_eq!(results.len(), 5000);
     for (i, result) in results.iter().enumerate() {
         assert_eq!(result.index, i as u64);
@@ -27,36 +54,151 @@ fn map_over_an_iterator_gives_results_in_order() {
             result.outcome.as_deref().unwrap(),
             format!("REC{i}").as_bytes()
         );
+        assert_eq!(result.attempts, 1);
     }
-    // A pool serves more than one run.
-    let again: Vec<_> = pool.map(vec![b"x".to_vec(), Vec::new()]).collect();
-    assert_eq!(again[0].outcome.as_deref().unwrap(), b"X");
-    assert_eq!(
-        again[1].outcome.as_ref().unwrap_err().kind,
-        ErrorKind::Guest
-    );
+    // A pool serves more than one run, and borrowed static records work.
+    let again = collect(pool.map([&b"x"[..], b""]));
+    assert_eq!(outputs(&again), ["X", "<guest>"]);
+}
+
+#[test]
+fn map_reader_cuts_records_and_reports_a_record_too_long_after_the_rest() {
+    let pool = Pool::builder(plugins::UPPER_WAT)
+        .jobs(2)
+        .max_record(5)
+        .build()
+        .unwrap();
+    let input = std::io::Cursor::new(b"one\ntwo\nthree\nfour!!\nfive\n".to_vec());
+    let items: Vec<_> = pool.map_reader(input).collect();
+    assert_eq!(items.len(), 4);
+    let ok: Vec<RecordResult> = items[..3]
+        .iter()
+        .map(|r| r.as_ref().unwrap().clone())
+        .collect();
+    assert_eq!(outputs(&ok), ["ONE", "TWO", "THREE"]);
+    match &items[3] {
+        Err(RunError::RecordTooLong { index: 3, limit: 5 }) => {}
+        other => panic!("expected the record-too-long error, got {other:?}"),
+    }
+    // NUL-separated input.
+    let pool = Pool::builder(plugins::UPPER_WAT)
+        .delimiter(0)
+        .build()
+        .unwrap();
+    let results = collect(pool.map_reader(std::io::Cursor::new(b"a\nb\0c\0".to_vec())));
+    assert_eq!(outputs(&results), ["A\nB", "C"]);
+}
+
+#[test]
+fn a_read_error_ends_the_run_with_an_error() {
+    struct Failing(usize);
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0 == 0 {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            self.0 -= 1;
+            buf[..2].copy_from_slice(b"a\n");
+            Ok(2)
+        }
+    }
+    let pool = Pool::builder(plugins::UPPER_WAT).build().unwrap();
+    let items: Vec<_> = pool.map_reader(Failing(3)).collect();
+    assert_eq!(items.len(), 4);
+    assert!(items[..3].iter().all(|r| r.is_ok()));
+    assert!(matches!(&items[3], Err(RunError::Read(e)) if e.to_string() == "disk on fire"));
+}
+
+#[test]
+fn a_panicking_record_source_is_an_error_not_a_short_run() {
+    let pool = Pool::builder(plugins::UPPER_WAT).jobs(2).build().unwrap();
+    let records = (0..100u32).map(|i| {
+        assert!(i < 50, "the user's iterator gave up");
+        format!("r{i}")
+    });
+    let items: Vec<_> = pool.map(records).collect();
+    assert_eq!(items.len(), 51);
+    assert!(items[..50].iter().all(|r| r.is_ok()));
+    match &items[50] {
+        Err(RunError::SourcePanicked(message)) => assert!(message.contains("gave up")),
+        other => panic!("expected a source panic, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_builder_refuses_bad_settings_with_typed_errors() {
+    let config = |builder: sandmap::PoolBuilder| match builder.build() {
+        Err(BuildError::Config(error)) => error,
+        other => panic!("expected a config error, got {other:?}"),
+    };
+    assert!(matches!(
+        config(Pool::builder(plugins::UPPER).jobs(0)),
+        ConfigError::Jobs { .. }
+    ));
+    assert!(matches!(
+        config(Pool::builder(plugins::UPPER).timeout(Duration::from_secs(u64::MAX))),
+        ConfigError::Timeout { .. }
+    ));
+    assert!(matches!(
+        config(Pool::builder(plugins::UPPER).dir_read_only("/no/such/dir", "/d")),
+        ConfigError::Dir { .. }
+    ));
+    assert!(matches!(
+        config(Pool::builder(plugins::UPPER).env("A=B", "c")),
+        ConfigError::EnvName(_)
+    ));
+    assert!(matches!(
+        config(Pool::builder(plugins::UPPER).shard(Shard::new(2, 2))),
+        ConfigError::Shard { .. }
+    ));
+    match Pool::builder("/no/such/plugin.wasm").build() {
+        Err(BuildError::Load(LoadError::Read { source, .. })) => {
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        }
+        other => panic!("expected a read error, got {other:?}"),
+    }
+    // The cause of a load error is kept, for callers that walk it.
+    let error = Pool::builder(plugins::WRONG_EXPORTS_WAT)
+        .build()
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        BuildError::Load(LoadError::NoEntryPoint { .. })
+    ));
+    let error = Pool::builder(sandmap::PluginSource::bytes(
+        "bad",
+        b"(module (func $f (result i32)))".to_vec(),
+    ))
+    .build()
+    .unwrap_err();
+    let source = std::error::Error::source(&error);
+    assert!(source.is_some() || matches!(error, BuildError::Load(LoadError::NoEntryPoint { .. })));
+    // No message names a command-line flag.
+    for error in [
+        Pool::builder(plugins::UPPER).jobs(0).build().unwrap_err(),
+        Pool::builder(plugins::UPPER).fuel(0).build().unwrap_err(),
+    ] {
+        assert!(!error.to_string().contains("--"), "{error}");
+    }
 }
 
 #[test]
 fn cancel_from_another_thread_interrupts_running_records() {
-    let config = RunConfig {
-        jobs: 2,
-        order: Order::Completion,
-        ..RunConfig::default()
-    };
-    let pool = Pool::load(plugins::HOSTILE.as_ref(), config).unwrap();
-    let records = vec![b"spin".to_vec(), b"sleep".to_vec(), b"spin".to_vec()];
-    let results = pool.map(records);
+    let pool = Pool::builder(plugins::HOSTILE)
+        .jobs(2)
+        .order(Order::Completion)
+        .build()
+        .unwrap();
+    let results = pool.map(["spin", "sleep", "spin"]);
     let cancel = results.cancel_token();
     let canceller = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(500));
-        let at = Instant::now();
         cancel.cancel();
-        at
+        Instant::now()
     });
-    let collected: Vec<_> = results.collect();
+    let collected = collect(results);
     let cancelled_at = canceller.join().unwrap();
-    assert!(cancelled_at.elapsed() < Duration::from_secs(2));
+    assert!(cancelled_at.elapsed() < Duration::from_secs(5));
     assert_eq!(collected.len(), 3);
     for result in &collected {
         assert_eq!(
@@ -64,19 +206,163 @@ fn cancel_from_another_thread_interrupts_running_records() {
             ErrorKind::Interrupted
         );
     }
+    // The pool is usable after a cancel.
+    assert_eq!(outputs(&collect(pool.map(["again"]))), ["again"]);
+}
+
+/// A cancel that lands while a record's fresh store is being made and
+/// armed must still stop it. Thousands of runs each cancel at a different
+/// moment; with no time limit, a missed cancel would spin for ever, which
+/// the watchdog below turns into a failure.
+#[test]
+fn a_cancel_is_never_missed_whatever_the_moment() {
+    for (plugin, isolate) in [(plugins::HOSTILE, true), (plugins::HOSTILE_COMMAND, false)] {
+        let pool = Pool::builder(plugin)
+            .jobs(2)
+            .isolate(isolate)
+            .build()
+            .unwrap();
+        for i in 0..1500u64 {
+            let results = pool.map(std::iter::repeat_n("spin", 4));
+            let cancel = results.cancel_token();
+            let (done, finished) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = done.send(collect(results));
+            });
+            // Spread the cancel over the first ~150 µs of the run, where
+            // stores are being made.
+            std::thread::sleep(Duration::from_nanos((i * 7919) % 150_000));
+            cancel.cancel();
+            let collected = finished
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("a cancel was missed ({plugin}, run {i})"));
+            assert!(collected.len() <= 4);
+            for result in &collected {
+                assert_eq!(
+                    result.outcome.as_ref().unwrap_err().kind,
+                    ErrorKind::Interrupted
+                );
+            }
+        }
+    }
 }
 
 #[test]
-fn fuel_needs_an_engine_that_meters_it() {
-    let engine = sandmap::Engine::new(&sandmap::EngineOptions::default()).unwrap();
-    let plugin =
-        sandmap::Plugin::load(&engine, plugins::UPPER.as_ref(), Default::default()).unwrap();
-    let config = RunConfig {
-        limits: Limits {
-            fuel: Some(1000),
-            ..Limits::default()
-        },
-        ..RunConfig::default()
-    };
-    assert!(Pool::new(plugin, config).is_err());
+fn dropping_the_results_cancels_the_run() {
+    let pool = Pool::builder(plugins::HOSTILE).jobs(2).build().unwrap();
+    let started = Instant::now();
+    let results = pool.map(["spin", "spin"]);
+    std::thread::sleep(Duration::from_millis(100));
+    drop(results);
+    // The workers are free again at once.
+    assert_eq!(outputs(&collect(pool.map(["free"]))), ["free"]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// Two runs on one pool, the first not read at all while the second is
+/// read to the end: no deadlock, both complete, each in its own order.
+#[test]
+fn runs_on_one_pool_go_on_at_once() {
+    let pool = Pool::builder(plugins::UPPER)
+        .jobs(2)
+        .max_in_flight(64 << 10)
+        .build()
+        .unwrap();
+    let big: Vec<String> = (0..20_000).map(|i| format!("a{i:0>100}")).collect();
+    let small: Vec<String> = (0..5_000).map(|i| format!("b{i}")).collect();
+    let a = pool.map(big.clone());
+    let b = pool.map(small.clone());
+    let b = collect(b);
+    assert_eq!(b.len(), small.len());
+    let a = collect(a);
+    assert_eq!(a.len(), big.len());
+    assert_eq!(outputs(&a)[19_999], big[19_999].to_uppercase());
+    // And from several threads at once.
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let records: Vec<String> = (0..3000).map(|i| format!("t{t}-{i}")).collect();
+                let results = collect(pool.map(records.clone()));
+                assert_eq!(
+                    outputs(&results),
+                    records.iter().map(|r| r.to_uppercase()).collect::<Vec<_>>()
+                );
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}
+
+#[test]
+fn completion_order_lets_fast_records_overtake_a_slow_one() {
+    let pool = Pool::builder(plugins::HOSTILE)
+        .jobs(2)
+        .order(Order::Completion)
+        .build()
+        .unwrap();
+    let mut records = vec!["busy:1500".to_string()];
+    records.extend((0..200).map(|i| format!("r{i}")));
+    let results = collect(pool.map(records));
+    let first_slow = results.iter().position(|r| r.index == 0).unwrap();
+    assert!(
+        first_slow > 100,
+        "the slow record came out at position {first_slow}"
+    );
+    let mut indices: Vec<u64> = results.iter().map(|r| r.index).collect();
+    indices.sort();
+    assert_eq!(indices, (0..201).collect::<Vec<u64>>());
+}
+
+#[test]
+fn pool_cancel_stops_every_run_and_the_pool_goes_on() {
+    let pool = Pool::builder(plugins::HOSTILE).jobs(2).build().unwrap();
+    let a = pool.map(["spin"]);
+    let b = pool.map(["sleep"]);
+    std::thread::sleep(Duration::from_millis(200));
+    pool.cancel();
+    for run in [a, b] {
+        let results = collect(run);
+        assert_eq!(
+            results[0].outcome.as_ref().unwrap_err().kind,
+            ErrorKind::Interrupted
+        );
+    }
+    assert_eq!(outputs(&collect(pool.map(["after"]))), ["after"]);
+}
+
+#[test]
+fn retries_run_listed_kinds_again_on_a_fresh_instance() {
+    let pool = Pool::builder(plugins::HOSTILE)
+        .jobs(1)
+        .timeout(Duration::from_millis(200))
+        .retry(sandmap::Retry::new([ErrorKind::Timeout], 2))
+        .build()
+        .unwrap();
+    let results = collect(pool.map(["spin", "err", "ok"]));
+    assert_eq!(outputs(&results), ["<timeout>", "<guest>", "ok"]);
+    assert_eq!(results[0].attempts, 3);
+    assert_eq!(results[1].attempts, 1, "guest errors are not listed");
+    assert_eq!(results[2].attempts, 1);
+}
+
+#[test]
+fn stats_measure_time_fuel_and_memory() {
+    let pool = Pool::builder(plugins::HOSTILE)
+        .jobs(1)
+        .fuel(10_000_000_000)
+        .stats(true)
+        .build()
+        .unwrap();
+    let results = collect(pool.map(["busy:50", "grow:8", "x"]));
+    let stats: Vec<_> = results.iter().map(|r| r.stats.expect("stats")).collect();
+    assert!(stats[0].wall >= Duration::from_millis(50), "{:?}", stats[0]);
+    for s in &stats {
+        let fuel = s.fuel.expect("fuel is metered");
+        assert!(fuel > 0 && fuel <= 10_000_000_000);
+        assert!(s.memory >= 64 << 10, "memory {}", s.memory);
+    }
+    assert!(stats[1].memory >= 8 << 20);
 }

@@ -254,12 +254,3 @@ fn guest_text_is_escaped_before_reaching_the_terminal() {
     );
     assert!(stderr.contains("screen cleared"));
 }
-
-/// Waits for the child `pid`; returns its exit code and peak RSS in KiB.
-fn wait_with_rusage(pid: u32) -> (i32, i64) {
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid as i32);
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
-}

@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 
 use common::*;
-use sandmap::{CacheOutcome, CompileCache, Engine, EngineOptions, LoadOptions, Plugin};
+use sandmap::{CacheOutcome, CompileCache, Pool};
 
 fn inspect_json(plugin: &str) -> serde_json::Value {
     let result = run(&["inspect", plugin, "--format", "json"], b"");
@@ -106,45 +106,39 @@ fn compiled_code_runs_only_with_the_flag_and_matching_settings() {
 #[test]
 fn the_cache_stores_once_then_hits_and_survives_damage() {
     let scratch = Scratch::new();
-    let cache = CompileCache::new(scratch.path("cache"));
-    let engine = Engine::new(&EngineOptions::default()).unwrap();
-    let load = || {
-        let options = LoadOptions {
-            cache: Some(cache.clone()),
-            ..LoadOptions::default()
-        };
-        Plugin::load(&engine, plugins::UPPER.as_ref(), options).unwrap()
+    let cache = CompileCache::with_key_file(scratch.path("cache"), scratch.path("key")).unwrap();
+    let load = |fuel: bool| {
+        let mut builder = Pool::builder(plugins::UPPER).jobs(1).cache(cache.clone());
+        if fuel {
+            builder = builder.fuel(1000);
+        }
+        builder.build().unwrap().plugin().cache
     };
-    assert_eq!(load().cache_outcome(), Some(CacheOutcome::Stored));
-    assert_eq!(load().cache_outcome(), Some(CacheOutcome::Hit));
+    assert_eq!(load(false), Some(CacheOutcome::Stored));
+    assert_eq!(load(false), Some(CacheOutcome::Hit));
     let entries: Vec<_> = std::fs::read_dir(cache.dir())
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(entries.len(), 1);
     let mode = std::fs::metadata(cache.dir()).unwrap().permissions().mode();
-    assert_eq!(mode & 0o077, 0, "the cache directory is private");
+    assert_eq!(
+        mode & 0o077,
+        0,
+        "a cache directory sandmap makes is private"
+    );
 
     // A damaged entry is recompiled and replaced, not trusted.
     std::fs::write(&entries[0], b"not compiled code").unwrap();
-    assert_eq!(load().cache_outcome(), Some(CacheOutcome::Stored));
-    assert_eq!(load().cache_outcome(), Some(CacheOutcome::Hit));
+    assert_eq!(load(false), Some(CacheOutcome::Stored));
+    assert_eq!(load(false), Some(CacheOutcome::Hit));
     // An entry others could have written is never loaded.
     std::fs::set_permissions(&entries[0], std::fs::Permissions::from_mode(0o666)).unwrap();
-    assert_eq!(load().cache_outcome(), Some(CacheOutcome::Stored));
+    assert_eq!(load(false), Some(CacheOutcome::Stored));
 
     // Other engine settings are another entry.
-    let fuel = Engine::new(&EngineOptions {
-        fuel: true,
-        ..EngineOptions::default()
-    })
-    .unwrap();
-    let options = LoadOptions {
-        cache: Some(cache.clone()),
-        ..LoadOptions::default()
-    };
-    let plugin = Plugin::load(&fuel, plugins::UPPER.as_ref(), options).unwrap();
-    assert_eq!(plugin.cache_outcome(), Some(CacheOutcome::Stored));
+    assert_eq!(load(true), Some(CacheOutcome::Stored));
+    assert_eq!(load(true), Some(CacheOutcome::Hit));
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sandmap::{Limits, Order, Pool, RunConfig};
+use sandmap::{Order, Pool, PoolBuilder};
 use sandmap_test_artifacts as plugins;
 
 use crate::data;
@@ -14,22 +14,19 @@ use crate::measure::{ChildStats, median_child, median_time, run_child, sandmap_b
 use crate::native;
 
 /// Runs the library over `records`; returns the wall time (median of 3).
-fn library(plugin: &str, config: RunConfig, records: &[Vec<u8>]) -> Duration {
-    let pool = Pool::load(plugin.as_ref(), config).expect("load plugin");
+fn library(builder: PoolBuilder, records: &[Vec<u8>]) -> Duration {
+    let pool = builder.build().expect("load plugin");
     median_time(3, || {
         let ok = pool
             .map(records.to_vec())
-            .filter(|r| r.outcome.is_ok())
+            .filter(|r| r.as_ref().is_ok_and(|r| r.outcome.is_ok()))
             .count();
         assert_eq!(ok, records.len());
     })
 }
 
-fn jobs(jobs: usize) -> RunConfig {
-    RunConfig {
-        jobs,
-        ..RunConfig::default()
-    }
+fn jobs(plugin: &str, jobs: usize) -> PoolBuilder {
+    Pool::builder(plugin).jobs(jobs)
 }
 
 fn cli(args: &[&str], input: &Path) -> ChildStats {
@@ -74,7 +71,7 @@ pub fn throughput(scratch: &Path) {
     })
     .as_secs_f64();
     row("native Rust (rayon)", n, native_s, Some(native_s));
-    let lib = library(plugins::UPPER, jobs(2), &records).as_secs_f64();
+    let lib = library(jobs(plugins::UPPER, 2), &records).as_secs_f64();
     row("sandmap library", n, lib, Some(native_s));
     let cli_s = cli(
         &["run", plugins::UPPER, "-j", "2", "-o", "/dev/null"],
@@ -107,7 +104,7 @@ pub fn throughput(scratch: &Path) {
     })
     .as_secs_f64();
     row("native Rust (rayon)", n, native_s, Some(native_s));
-    let lib = library(plugins::HASH, jobs(2), &records).as_secs_f64();
+    let lib = library(jobs(plugins::HASH, 2), &records).as_secs_f64();
     row("sandmap library (epochs on)", n, lib, Some(native_s));
     let cli_s = cli(
         &["run", plugins::HASH, "-j", "2", "-o", "/dev/null"],
@@ -130,16 +127,8 @@ pub fn throughput(scratch: &Path) {
     let n = 200_000;
     let records: Vec<Vec<u8>> = data::records(n, 100).collect();
     let input = data::records_file(scratch, n, 100);
-    let reuse = library(plugins::UPPER, jobs(2), &records).as_secs_f64();
-    let isolate = library(
-        plugins::UPPER,
-        RunConfig {
-            isolate: true,
-            ..jobs(2)
-        },
-        &records,
-    )
-    .as_secs_f64();
+    let reuse = library(jobs(plugins::UPPER, 2), &records).as_secs_f64();
+    let isolate = library(jobs(plugins::UPPER, 2).isolate(true), &records).as_secs_f64();
     row("library, reuse", n, reuse, None);
     row("library, --isolate", n, isolate, None);
     let cli_reuse = cli(
@@ -182,33 +171,21 @@ pub fn limits() {
         .as_secs_f64();
         println!("  {threads} thread(s):");
         row("native Rust (rayon)", n, native_s, Some(native_s));
-        let epochs = library(plugins::HASH, jobs(threads), &records).as_secs_f64();
+        let epochs = library(jobs(plugins::HASH, threads), &records).as_secs_f64();
         row("sandmap, epochs (always on)", n, epochs, Some(native_s));
-        let timeout = RunConfig {
-            limits: Limits {
-                timeout: Some(Duration::from_secs(60)),
-                ..Limits::default()
-            },
-            ..jobs(threads)
-        };
-        let ticking = library(plugins::HASH, timeout, &records).as_secs_f64();
+        let timeout = jobs(plugins::HASH, threads).timeout(Duration::from_secs(60));
+        let ticking = library(timeout, &records).as_secs_f64();
         row(
             "sandmap, --timeout (1 ms ticker)",
             n,
             ticking,
             Some(native_s),
         );
-        let fuel = RunConfig {
-            limits: Limits {
-                fuel: Some(u64::MAX / 2),
-                ..Limits::default()
-            },
-            ..jobs(threads)
-        };
-        let fueled = library(plugins::HASH, fuel, &records).as_secs_f64();
+        let fuel = jobs(plugins::HASH, threads).fuel(u64::MAX / 2);
+        let fueled = library(fuel, &records).as_secs_f64();
         row("sandmap, --fuel", n, fueled, Some(native_s));
         if threads == 2 {
-            let one = library(plugins::HASH, jobs(1), &records).as_secs_f64();
+            let one = library(jobs(plugins::HASH, 1), &records).as_secs_f64();
             println!(
                 "  scaling: 2 threads do the work {:.2}x faster than 1 (goal ≥ 1.9)",
                 one / epochs
@@ -220,12 +197,10 @@ pub fn limits() {
 /// Time from cancel to every worker stopped; CLI exit after SIGINT.
 pub fn interrupt(scratch: &Path) {
     println!("\n## interrupt latency, every worker in an infinite loop");
-    let config = RunConfig {
-        jobs: 2,
-        order: Order::Completion,
-        ..RunConfig::default()
-    };
-    let pool = Pool::load(plugins::HOSTILE.as_ref(), config).expect("load hostile");
+    let pool = jobs(plugins::HOSTILE, 2)
+        .order(Order::Completion)
+        .build()
+        .expect("load hostile");
     let mut latencies: Vec<Duration> = (0..7)
         .map(|_| {
             let results = pool.map(vec![b"spin".to_vec(), b"spin".to_vec()]);
@@ -298,7 +273,7 @@ pub fn rss(scratch: &Path) {
 }
 
 /// Start to first result, cold and warm compile cache, for each example
-/// plugin that has been built; and wasmtime's own cache for comparison.
+/// plugin that has been built.
 pub fn cache(scratch: &Path) {
     println!("\n## compile cache: start to first result (one record)");
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
@@ -315,31 +290,6 @@ pub fn cache(scratch: &Path) {
         println!(
             "  words-{language:<7} {:>6.1} MB  cold {:>8.1} ms   warm {:>6.1} ms (median of 5)",
             std::fs::metadata(&plugin).map_or(0.0, |m| m.len() as f64 / 1e6),
-            ms(cold),
-            ms(warm[2])
-        );
-    }
-    let python = examples.join("words-python/words.wasm");
-    if let Ok(bytes) = std::fs::read(&python) {
-        let dir = scratch.join("wasmtime-cache");
-        let load = || {
-            let mut cache = wasmtime::CacheConfig::new();
-            cache.with_directory(&dir);
-            let mut config = wasmtime::Config::new();
-            config.epoch_interruption(true);
-            config.cache(Some(wasmtime::Cache::new(cache).expect("cache")));
-            let engine = wasmtime::Engine::new(&config).expect("engine");
-            let started = Instant::now();
-            wasmtime::component::Component::from_binary(&engine, &bytes).expect("compile");
-            started.elapsed()
-        };
-        let cold = load();
-        std::thread::sleep(Duration::from_secs(1)); // its writer is asynchronous
-        let mut warm: Vec<Duration> = (0..5).map(|_| load()).collect();
-        warm.sort();
-        println!(
-            "  for comparison, wasmtime's own Config::cache on words-python: compile {:.0} ms, \
-             load from its cache {:.1} ms (median of 5)",
             ms(cold),
             ms(warm[2])
         );

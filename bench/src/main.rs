@@ -19,7 +19,7 @@ mod native;
 use std::path::Path;
 use std::process::Command;
 
-use sandmap::{Pool, RunConfig};
+use sandmap::Pool;
 use sandmap_test_artifacts as plugins;
 
 use measure::{ChildStats, median_child, median_time, run_child, sandmap_binary};
@@ -101,16 +101,15 @@ fn isolate() {
     for jobs in [1, 2] {
         let mut per_record = Vec::new();
         for isolate in [false, true] {
-            let config = RunConfig {
-                jobs,
-                isolate,
-                ..RunConfig::default()
-            };
-            let pool = Pool::load(plugins::UPPER.as_ref(), config).expect("load upper");
+            let pool = Pool::builder(plugins::UPPER)
+                .jobs(jobs)
+                .isolate(isolate)
+                .build()
+                .expect("load upper");
             let time = median_time(3, || {
                 let ok = pool
                     .map(records.clone())
-                    .filter(|r| r.outcome.is_ok())
+                    .filter(|r| r.as_ref().is_ok_and(|r| r.outcome.is_ok()))
                     .count();
                 assert_eq!(ok, records.len());
             });

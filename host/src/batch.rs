@@ -1,84 +1,132 @@
-//! Batches: how records travel between the feeder, the workers and the
-//! consumer. One message per batch, not per record, keeps the channels off
-//! the per-record cost; the batch size adapts to how long records take, so
-//! slow plugins still spread over every worker.
+//! Batches: how records travel from the feeder to the workers. One message
+//! per batch, not per record, keeps the queue off the per-record cost; the
+//! batch size adapts to how long records take, so slow plugins still
+//! spread over every worker.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::error::RecordError;
+use bytes::Bytes;
 
 /// How long a batch should take to process. Long enough that the
-/// per-batch cost (two channel messages, a reorder) vanishes; short enough
-/// that work spreads evenly and results flow.
+/// per-batch cost (a queue message, a reorder) vanishes; short enough that
+/// work spreads evenly and results flow.
 const TARGET_BATCH_TIME: Duration = Duration::from_micros(500);
 /// Most records in one batch.
 const MAX_BATCH_RECORDS: usize = 4096;
 /// Most record bytes in one batch (a single larger record still makes a
 /// batch of one).
-pub(crate) const MAX_BATCH_BYTES: usize = 1 << 20;
+const MAX_BATCH_BYTES: usize = 1 << 20;
+/// What holding a record costs beyond its bytes, for the in-flight budget.
+pub(crate) const RECORD_OVERHEAD: u64 = 64;
 
-/// Consecutive records, stored back to back in one buffer.
-#[derive(Debug, Default)]
+/// Consecutive dispatched records, stored back to back in one buffer. Each
+/// keeps its input index (records a filter skipped leave gaps) and gets a
+/// dispatch ordinal: ordinals of a run are contiguous from 0, so results
+/// can be put back in order.
+#[derive(Debug)]
 pub(crate) struct Batch {
-    /// Position of this batch in the run, from 0.
-    pub seq: u64,
-    /// Index of the batch's first record in the run.
-    pub first_index: u64,
-    data: Vec<u8>,
+    /// Ordinal of the batch's first record.
+    pub first_ord: u64,
+    data: Bytes,
     spans: Vec<Range<usize>>,
+    indices: Vec<u64>,
+    hashes: Vec<u64>,
 }
 
 impl Batch {
-    fn new(seq: u64, first_index: u64) -> Self {
-        Batch {
-            seq,
-            first_index,
-            data: Vec::new(),
-            spans: Vec::new(),
-        }
-    }
-
     /// Number of records.
     pub fn len(&self) -> usize {
         self.spans.len()
     }
 
-    /// The records, in order.
-    pub fn records(&self) -> impl Iterator<Item = &[u8]> {
-        self.spans.iter().map(|span| &self.data[span.clone()])
+    /// Record `i`.
+    pub fn record(&self, i: usize) -> &[u8] {
+        &self.data[self.spans[i].clone()]
     }
 
-    fn push(&mut self, record: &[u8]) {
+    /// Record `i` as shared bytes (no copy).
+    pub fn record_bytes(&self, i: usize) -> Bytes {
+        self.data.slice(self.spans[i].clone())
+    }
+
+    /// Input index of record `i`.
+    pub fn index(&self, i: usize) -> u64 {
+        self.indices[i]
+    }
+
+    /// Hash of record `i`'s bytes, when the run asked for them.
+    pub fn hash(&self, i: usize) -> u64 {
+        self.hashes.get(i).copied().unwrap_or(0)
+    }
+
+    /// What records `range` cost against the in-flight budget.
+    pub fn cost(&self, range: Range<usize>) -> u64 {
+        self.spans[range]
+            .iter()
+            .map(|span| span.len() as u64 + RECORD_OVERHEAD)
+            .sum()
+    }
+}
+
+/// A 64-bit hash of a record's bytes, as journals keep it.
+pub(crate) fn record_hash(record: &[u8]) -> u64 {
+    let hash = blake3::hash(record);
+    u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
+/// Groups records into batches and numbers them.
+#[derive(Debug, Default)]
+pub(crate) struct Batcher {
+    next_ord: u64,
+    data: Vec<u8>,
+    spans: Vec<Range<usize>>,
+    indices: Vec<u64>,
+    hashes: Vec<u64>,
+    /// Whether records are hashed (for a journal).
+    hash_records: bool,
+}
+
+impl Batcher {
+    /// A batcher; `hash_records` keeps a hash of each record's bytes.
+    pub fn new(hash_records: bool) -> Self {
+        Batcher {
+            hash_records,
+            ..Batcher::default()
+        }
+    }
+
+    /// Adds record `index`; returns a batch when one is full.
+    pub fn push(&mut self, index: u64, record: &[u8], records_per_batch: usize) -> Option<Batch> {
         let start = self.data.len();
         self.data.extend_from_slice(record);
         self.spans.push(start..self.data.len());
-    }
-}
-
-/// One record's outcome: its output, or why it failed.
-pub type Outcome = Result<Vec<u8>, RecordError>;
-
-/// The outcomes of one batch, in record order.
-#[derive(Debug)]
-pub(crate) struct BatchResult {
-    pub seq: u64,
-    pub first_index: u64,
-    pub outcomes: Vec<Outcome>,
-}
-
-impl BatchResult {
-    /// Every record of `batch` failed as interrupted (the run stopped
-    /// before they ran).
-    pub fn interrupted(batch: &Batch) -> Self {
-        BatchResult {
-            seq: batch.seq,
-            first_index: batch.first_index,
-            outcomes: (0..batch.len())
-                .map(|_| Err(RecordError::interrupted()))
-                .collect(),
+        self.indices.push(index);
+        if self.hash_records {
+            self.hashes.push(record_hash(record));
         }
+        if self.spans.len() >= records_per_batch || self.data.len() >= MAX_BATCH_BYTES {
+            self.take()
+        } else {
+            None
+        }
+    }
+
+    /// The partial batch, if any.
+    pub fn take(&mut self) -> Option<Batch> {
+        if self.spans.is_empty() {
+            return None;
+        }
+        let batch = Batch {
+            first_ord: self.next_ord,
+            data: Bytes::from(std::mem::take(&mut self.data)),
+            spans: std::mem::take(&mut self.spans),
+            indices: std::mem::take(&mut self.indices),
+            hashes: std::mem::take(&mut self.hashes),
+        };
+        self.next_ord += batch.len() as u64;
+        Some(batch)
     }
 }
 
@@ -90,7 +138,7 @@ pub(crate) struct BatchSizer {
 }
 
 impl BatchSizer {
-    /// Records that a batch of `records` took `elapsed`.
+    /// Records that `records` records took `elapsed`.
     pub fn observe(&self, elapsed: Duration, records: usize) {
         if records == 0 {
             return;
@@ -119,65 +167,27 @@ impl BatchSizer {
     }
 }
 
-/// Groups records into batches and numbers them.
-#[derive(Debug, Default)]
-pub(crate) struct Batcher {
-    next_seq: u64,
-    next_index: u64,
-    current: Option<Batch>,
-}
-
-impl Batcher {
-    /// Adds a record; returns a batch when it is full.
-    pub fn push(&mut self, record: &[u8], records_per_batch: usize) -> Option<Batch> {
-        let batch = self
-            .current
-            .get_or_insert_with(|| Batch::new(self.next_seq, self.next_index));
-        batch.push(record);
-        self.next_index += 1;
-        if batch.len() >= records_per_batch || batch.data.len() >= MAX_BATCH_BYTES {
-            self.take()
-        } else {
-            None
-        }
-    }
-
-    /// The index the next record pushed will have.
-    pub fn next_index(&self) -> u64 {
-        self.next_index
-    }
-
-    /// The partial batch, if any.
-    pub fn take(&mut self) -> Option<Batch> {
-        let batch = self.current.take()?;
-        self.next_seq += 1;
-        Some(batch)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn batcher_numbers_batches_and_records_contiguously() {
+    fn batcher_numbers_records_contiguously_and_keeps_indices() {
         let mut batcher = Batcher::default();
         let mut batches = Vec::new();
         for i in 0..10u8 {
-            batches.extend(batcher.push(&[i], 3));
+            batches.extend(batcher.push(u64::from(i) * 2, &[i], 3));
         }
         batches.extend(batcher.take());
-        let seqs: Vec<u64> = batches.iter().map(|b| b.seq).collect();
-        let firsts: Vec<u64> = batches.iter().map(|b| b.first_index).collect();
-        assert_eq!(seqs, [0, 1, 2, 3]);
+        let firsts: Vec<u64> = batches.iter().map(|b| b.first_ord).collect();
         assert_eq!(firsts, [0, 3, 6, 9]);
+        assert_eq!(batches[1].index(2), 10);
         let all: Vec<u8> = batches
             .iter()
-            .flat_map(|b| b.records())
-            .flatten()
-            .copied()
+            .flat_map(|b| (0..b.len()).map(move |i| b.record(i)[0]))
             .collect();
         assert_eq!(all, (0..10).collect::<Vec<u8>>());
+        assert_eq!(batches[0].cost(0..3), 3 * (1 + RECORD_OVERHEAD));
     }
 
     #[test]

@@ -1,21 +1,31 @@
-//! Stopping a run: the cancel token every worker watches, and the one
-//! engine-wide epoch ticker that lets per-record deadlines fire.
+//! Stopping: the cancel token of a run, the engine-wide epoch ticker, and
+//! the race that stops a guest blocked in a host call.
 //!
-//! A compute-bound guest is stopped from inside wasmtime: each store's epoch
-//! deadline callback checks the cancel flag and the record's own deadline.
-//! A guest blocked in a host call (a WASI sleep) is stopped from outside: the
-//! call's future is raced against [`CancelToken::cancelled`] and a timer.
+//! A compute-bound guest is stopped from inside wasmtime: every store's
+//! epoch deadline callback runs at least once per tick of the ticker and
+//! checks the cancel flag of the record's run and the record's own
+//! deadline. Because the ticker always runs while a pool has workers, a
+//! cancel can never be missed, whatever the interleaving: at worst it is
+//! seen one tick later. (`cancel` also bumps the epoch at once, so it is
+//! usually seen at the next loop back-edge.) A guest blocked in a host
+//! call is stopped from outside: the call's future is raced against the
+//! token and a timer.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crate::traps::Stopped;
 
-/// How often the epoch ticker advances the engine's epoch; the resolution
-/// of `--timeout` for compute-bound guests.
+/// How often the epoch ticker advances the engine's epoch: the resolution
+/// of timeouts for compute-bound guests, and the longest a cancel can take
+/// to reach one.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+type Hook = Box<dyn Fn() + Send + Sync>;
 
 /// A handle that stops a run from any thread. Cheap to clone.
 ///
@@ -31,9 +41,8 @@ struct CancelState {
     cancelled: AtomicBool,
     notify: tokio::sync::Notify,
     engine: wasmtime::Engine,
-    /// Dropped on cancel, so that threads blocked on a channel wake up.
-    wake: Mutex<Option<Sender<()>>>,
-    woken: Receiver<()>,
+    /// Called once on cancel: wakes threads waiting on the run's budgets.
+    hooks: Mutex<Vec<Hook>>,
 }
 
 impl std::fmt::Debug for CancelToken {
@@ -46,14 +55,12 @@ impl std::fmt::Debug for CancelToken {
 
 impl CancelToken {
     pub(crate) fn new(engine: &wasmtime::Engine) -> Self {
-        let (wake, woken) = crossbeam_channel::bounded(0);
         CancelToken {
             inner: Arc::new(CancelState {
                 cancelled: AtomicBool::new(false),
                 notify: tokio::sync::Notify::new(),
                 engine: engine.clone(),
-                wake: Mutex::new(Some(wake)),
-                woken,
+                hooks: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -64,13 +71,14 @@ impl CancelToken {
         if self.inner.cancelled.swap(true, Ordering::SeqCst) {
             return;
         }
-        // Compute-bound guests: force every store to its deadline callback.
+        // Compute-bound guests: send every store to its deadline callback.
         self.inner.engine.increment_epoch();
         // Guests blocked in host calls: wake the futures racing them.
         self.inner.notify.notify_waiters();
-        // Threads blocked on channels.
-        if let Ok(mut wake) = self.inner.wake.lock() {
-            wake.take();
+        let hooks =
+            std::mem::take(&mut *self.inner.hooks.lock().unwrap_or_else(|e| e.into_inner()));
+        for hook in hooks {
+            hook();
         }
     }
 
@@ -79,10 +87,25 @@ impl CancelToken {
         self.inner.cancelled.load(Ordering::SeqCst)
     }
 
-    /// A channel that disconnects when the run is cancelled, for
-    /// `crossbeam_channel::select!`.
-    pub(crate) fn woken(&self) -> &Receiver<()> {
-        &self.inner.woken
+    /// Runs `hook` on cancel (at once, if already cancelled).
+    pub(crate) fn on_cancel(&self, hook: impl Fn() + Send + Sync + 'static) {
+        let mut hooks = self.inner.hooks.lock().unwrap_or_else(|e| e.into_inner());
+        if self.is_cancelled() {
+            drop(hooks);
+            hook();
+        } else {
+            hooks.push(Box::new(hook));
+        }
+    }
+
+    /// A handle that does not keep the run's state alive.
+    pub(crate) fn downgrade(&self) -> WeakCancelToken {
+        WeakCancelToken(Arc::downgrade(&self.inner))
+    }
+
+    /// Whether two tokens stop the same run.
+    pub(crate) fn same_run(&self, other: &CancelToken) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Resolves once the run is cancelled.
@@ -99,12 +122,25 @@ impl CancelToken {
     }
 }
 
-/// Advances an engine's epoch every [`EPOCH_TICK`] until dropped. One per
-/// run, shared by all its stores; each store's deadline callback decides
-/// whether its own record is over time, so one record's timeout never
-/// interrupts another's.
+/// A [`CancelToken`] that does not keep its run's state alive.
+#[derive(Clone)]
+pub(crate) struct WeakCancelToken(std::sync::Weak<CancelState>);
+
+impl WeakCancelToken {
+    /// The token, if its run still exists.
+    pub fn upgrade(&self) -> Option<CancelToken> {
+        self.0.upgrade().map(|inner| CancelToken { inner })
+    }
+}
+
+/// Advances an engine's epoch every [`EPOCH_TICK`] until dropped, and
+/// counts the ticks (a clock that costs one atomic load to read). One per
+/// pool, shared by all its stores; each store's deadline callback decides
+/// whether its own record is over time or cancelled, so one record's
+/// timeout never interrupts another's.
 pub(crate) struct EpochTicker {
-    stop: Option<Sender<()>>,
+    ticks: Arc<AtomicU64>,
+    stop: Option<crossbeam_channel::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -112,6 +148,8 @@ impl EpochTicker {
     pub fn start(engine: &wasmtime::Engine) -> std::io::Result<Self> {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
         let engine = engine.clone();
+        let ticks = Arc::new(AtomicU64::new(0));
+        let counter = ticks.clone();
         let thread = std::thread::Builder::new()
             .name("sandmap-epoch".into())
             .spawn(move || {
@@ -119,12 +157,19 @@ impl EpochTicker {
                     stopped.recv_timeout(EPOCH_TICK)
                 {
                     engine.increment_epoch();
+                    counter.fetch_add(1, Ordering::Relaxed);
                 }
             })?;
         Ok(EpochTicker {
+            ticks,
             stop: Some(stop),
             thread: Some(thread),
         })
+    }
+
+    /// The tick counter.
+    pub fn ticks(&self) -> Arc<AtomicU64> {
+        self.ticks.clone()
     }
 }
 
@@ -134,5 +179,41 @@ impl Drop for EpochTicker {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Runs `call` until it finishes, the record's time runs out, or the run
+/// is cancelled, whichever comes first. The timer here catches guests
+/// blocked in host calls; compute-bound guests are stopped from inside by
+/// the epoch callback, with the same deadline.
+///
+/// Most calls never wait on the host: they finish on their first poll and
+/// skip the timer and the cancel future altogether.
+pub(crate) async fn race<T>(
+    call: impl Future<Output = wasmtime::Result<T>>,
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+    cancel: &CancelToken,
+) -> wasmtime::Result<T> {
+    let mut call = std::pin::pin!(call);
+    let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+    if let Poll::Ready(result) = first {
+        return result;
+    }
+    let deadline = deadline.map(tokio::time::Instant::from_std);
+    tokio::select! {
+        biased;
+        result = call => result,
+        () = cancel.cancelled() => Err(wasmtime::Error::new(Stopped::Interrupted)),
+        () = sleep_until(deadline) => {
+            Err(wasmtime::Error::new(Stopped::Timeout(timeout.unwrap_or_default())))
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }

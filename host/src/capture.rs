@@ -1,8 +1,9 @@
 //! Bounded capture of a guest's stdout and stderr.
 //!
 //! Nothing a guest prints reaches sandmap's own output. A command's stdout
-//! is its result, so it is kept whole up to the output cap and a write past
-//! the cap fails the record as kind `output`. Everything else (a mapper's
+//! is its result, so it is kept whole up to the output cap (64 MiB unless
+//! set otherwise), checked on every write, and a write past the cap fails
+//! the record as kind `output`. Everything else (a mapper's
 //! stdout, every stderr) keeps only its last few KiB, for error messages:
 //! a guest that prints 100 MB costs no memory.
 
@@ -14,16 +15,10 @@ use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
+use crate::traps::OutputLimitExceeded;
+
 /// How much of a guest's stderr (or a mapper's stdout) is kept.
 pub(crate) const TAIL_BYTES: usize = 4096;
-
-/// Raised when a guest writes more output than the cap allows; classified
-/// as [`ErrorKind::Output`](crate::ErrorKind::Output).
-#[derive(Debug, thiserror::Error)]
-#[error("output limit exceeded: more than {limit} bytes")]
-pub(crate) struct OutputLimitExceeded {
-    pub limit: u64,
-}
 
 #[derive(Debug)]
 enum Mode {
@@ -43,7 +38,7 @@ impl Buffer {
     fn write(&mut self, data: &[u8]) -> Result<(), OutputLimitExceeded> {
         match self.mode {
             Mode::Whole { limit } => {
-                if (self.bytes.len() + data.len()) as u64 > limit {
+                if (self.bytes.len() as u64).saturating_add(data.len() as u64) > limit {
                     return Err(OutputLimitExceeded { limit });
                 }
                 self.bytes.extend_from_slice(data);
@@ -68,10 +63,8 @@ pub(crate) struct Capture {
 
 impl Capture {
     /// A capture that keeps up to `limit` bytes and fails writes past it.
-    pub fn whole(limit: Option<u64>) -> Self {
-        Self::with_mode(Mode::Whole {
-            limit: limit.unwrap_or(u64::MAX),
-        })
+    pub fn whole(limit: u64) -> Self {
+        Self::with_mode(Mode::Whole { limit })
     }
 
     /// A capture that keeps only the last [`TAIL_BYTES`] bytes.
@@ -189,7 +182,7 @@ mod tests {
 
     #[test]
     fn whole_refuses_writes_past_the_limit() {
-        let capture = Capture::whole(Some(10));
+        let capture = Capture::whole(10);
         capture.lock().write(b"0123456789").unwrap();
         assert!(capture.lock().write(b"x").is_err());
         assert_eq!(capture.take(), b"0123456789");

@@ -1,20 +1,29 @@
-//! Turning the error of a failed call into a [`RecordError`], by type.
+//! Turning the error of a failed call into a [`RecordError`], by type, and
+//! bounding what a guest's words may cost.
 
 use wasmtime::Trap;
 use wasmtime_wasi::I32Exit;
 
-use crate::capture::OutputLimitExceeded;
 use crate::error::{ErrorKind, RecordError};
-use crate::host::Stopped;
-use crate::limits::{Limits, MemoryLimitExceeded};
+use crate::limits::Limits;
+use crate::traps::{MemoryLimitExceeded, OutputLimitExceeded, Stopped};
 
 /// Most of a guest's stderr that goes into an error message.
 const STDERR_IN_MESSAGE: usize = 400;
+/// Most of a host-side error chain that goes into a message.
+const CHAIN_IN_MESSAGE: usize = 1024;
 
 /// Classifies the error of a failed call. `stderr` is what the guest wrote
 /// to stderr during the record; its tail ends the message of guest
-/// failures and traps (a panic message, say).
-pub(crate) fn classify(err: &wasmtime::Error, limits: &Limits, stderr: &[u8]) -> RecordError {
+/// failures and traps (a panic message, say). `command` says whether the
+/// plugin is a command (for which `exit(n)` is a way to fail a record) or
+/// a mapper (for which it is a trap).
+pub(crate) fn classify(
+    err: &wasmtime::Error,
+    limits: &Limits,
+    stderr: &[u8],
+    command: bool,
+) -> RecordError {
     if let Some(stopped) = err.downcast_ref::<Stopped>() {
         return match stopped {
             Stopped::Timeout(_) => RecordError::new(ErrorKind::Timeout, stopped.to_string()),
@@ -28,7 +37,16 @@ pub(crate) fn classify(err: &wasmtime::Error, limits: &Limits, stderr: &[u8]) ->
         return RecordError::new(ErrorKind::Output, output.to_string());
     }
     if let Some(exit) = err.downcast_ref::<I32Exit>() {
-        return guest_exit(exit.0, stderr);
+        if command {
+            return guest_exit(exit.0, stderr);
+        }
+        return RecordError::new(
+            ErrorKind::Trap,
+            with_stderr(
+                format!("the mapper called exit({}); a mapper must return", exit.0),
+                stderr,
+            ),
+        );
     }
     if let Some(trap) = err.downcast_ref::<Trap>() {
         let message = match trap {
@@ -45,11 +63,32 @@ pub(crate) fn classify(err: &wasmtime::Error, limits: &Limits, stderr: &[u8]) ->
         return RecordError::new(ErrorKind::Trap, with_stderr(message, stderr));
     }
     // Anything else is a host-side failure inside a call (a WASI call that
-    // trapped, say): the guest cannot go on, so it is a trap. The root cause
-    // is the informative part; wasmtime's context lines are backtraces.
-    let root = err.root_cause().to_string();
-    let first_line = root.lines().next().unwrap_or("unknown error").to_string();
-    RecordError::new(ErrorKind::Trap, with_stderr(first_line, stderr))
+    // trapped, a value that broke the canonical ABI): the guest cannot go
+    // on, so it is a trap. Its chain says where; backtraces are left out.
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        // wasmtime attaches the guest's backtrace as context: not for a
+        // one-line message.
+        if text.contains("wasm backtrace:") {
+            continue;
+        }
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.is_empty() || message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    if message.is_empty() {
+        message.push_str("unknown error");
+    }
+    RecordError::new(
+        ErrorKind::Trap,
+        with_stderr(cut(message, CHAIN_IN_MESSAGE), stderr),
+    )
 }
 
 /// The error of a command that exited with a non-zero `code`.
@@ -60,12 +99,25 @@ pub(crate) fn guest_exit(code: i32, stderr: &[u8]) -> RecordError {
     )
 }
 
-/// The error of a mapper that returned `err(message)`.
-pub(crate) fn guest_err(message: String) -> RecordError {
+/// The error of a mapper that returned `err(text)`: `prefix` is at most
+/// [`MAX_ERROR_TEXT`] bytes of it, `total` its whole length.
+pub(crate) fn guest_err(prefix: &str, total: u64) -> RecordError {
+    let mut message = prefix.to_string();
+    if total > prefix.len() as u64 {
+        message.push_str(&format!(" [cut: {total} bytes in all]"));
+    }
     RecordError::new(ErrorKind::Guest, message)
 }
 
-/// `message`, then `: stderr: <tail>` when the guest wrote to stderr.
+/// The error of an output larger than the cap.
+pub(crate) fn output_too_large(len: u64, limit: u64) -> RecordError {
+    RecordError::new(
+        ErrorKind::Output,
+        format!("output limit exceeded: {len} bytes (limit {limit})"),
+    )
+}
+
+/// `message`, then ` (stderr: <tail>)` when the guest wrote to stderr.
 fn with_stderr(message: String, stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
     let tail: Vec<&str> = text
@@ -76,51 +128,89 @@ fn with_stderr(message: String, stderr: &[u8]) -> String {
     if tail.is_empty() {
         return message;
     }
-    let mut joined = tail.join(" | ");
-    if joined.len() > STDERR_IN_MESSAGE {
-        let mut cut = joined.len() - STDERR_IN_MESSAGE;
-        while !joined.is_char_boundary(cut) {
-            cut += 1;
-        }
-        joined = format!("...{}", &joined[cut..]);
+    let joined = tail.join(" | ");
+    let start = joined.len().saturating_sub(STDERR_IN_MESSAGE);
+    let start = ceil_char_boundary(&joined, start);
+    let shown = if start > 0 {
+        format!("...{}", &joined[start..])
+    } else {
+        joined
+    };
+    format!("{message} (stderr: {shown})")
+}
+
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        text.truncate(floor_char_boundary(&text, max));
+        text.push_str("...");
     }
-    format!("{message} (stderr: {joined})")
+    text
+}
+
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+fn ceil_char_boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    at
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn typed_errors_map_to_their_kinds() {
+    fn kind(e: wasmtime::Error, command: bool) -> ErrorKind {
         let limits = Limits {
             fuel: Some(5),
             ..Limits::default()
         };
-        let kind = |e: wasmtime::Error| classify(&e, &limits, b"").kind;
-        assert_eq!(kind(wasmtime::Error::new(Trap::OutOfFuel)), ErrorKind::Fuel);
+        classify(&e, &limits, b"", command).kind
+    }
+
+    #[test]
+    fn typed_errors_map_to_their_kinds() {
         assert_eq!(
-            kind(wasmtime::Error::new(Trap::StackOverflow)),
+            kind(wasmtime::Error::new(Trap::OutOfFuel), false),
+            ErrorKind::Fuel
+        );
+        assert_eq!(
+            kind(wasmtime::Error::new(Trap::StackOverflow), false),
             ErrorKind::Trap
         );
-        assert_eq!(kind(wasmtime::Error::new(I32Exit(3))), ErrorKind::Guest);
         assert_eq!(
-            kind(wasmtime::Error::new(Stopped::Timeout(
-                std::time::Duration::from_millis(5)
-            ))),
+            kind(wasmtime::Error::new(I32Exit(3)), true),
+            ErrorKind::Guest
+        );
+        assert_eq!(
+            kind(wasmtime::Error::new(I32Exit(0)), false),
+            ErrorKind::Trap
+        );
+        assert_eq!(
+            kind(
+                wasmtime::Error::new(Stopped::Timeout(std::time::Duration::from_millis(5))),
+                false
+            ),
             ErrorKind::Timeout
         );
         assert_eq!(
-            kind(wasmtime::Error::new(Stopped::Interrupted)),
+            kind(wasmtime::Error::new(Stopped::Interrupted), false),
             ErrorKind::Interrupted
         );
         assert_eq!(
-            kind(wasmtime::Error::new(OutputLimitExceeded { limit: 1 })),
+            kind(wasmtime::Error::new(OutputLimitExceeded { limit: 1 }), true),
             ErrorKind::Output
         );
         // Context added on the way up does not hide the cause.
         let wrapped = wasmtime::Error::new(Trap::OutOfFuel).context("while calling map");
-        assert_eq!(kind(wrapped), ErrorKind::Fuel);
+        assert_eq!(kind(wrapped, false), ErrorKind::Fuel);
     }
 
     #[test]
@@ -128,9 +218,17 @@ mod tests {
         let e = classify(
             &wasmtime::Error::new(Trap::UnreachableCodeReached),
             &Limits::default(),
-            b"thread 'main' panicked at src/lib.rs:1:1:\nhostile panic\nnote: run with `RUST_BACKTRACE=1`\n",
+            "thread 'main' panicked at src/lib.rs:1:1:\nhostile panic é\nnote: run with `RUST_BACKTRACE=1`\n".as_bytes(),
+            false,
         );
         assert_eq!(e.kind, ErrorKind::Trap);
-        assert!(e.message.ends_with("hostile panic)"), "{}", e.message);
+        assert!(e.message.ends_with("hostile panic é)"), "{}", e.message);
+    }
+
+    #[test]
+    fn long_guest_errors_are_marked_as_cut() {
+        let error = guest_err("eee", 1 << 20);
+        assert_eq!(error.message, "eee [cut: 1048576 bytes in all]");
+        assert_eq!(guest_err("short", 5).message, "short");
     }
 }

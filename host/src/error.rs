@@ -1,27 +1,31 @@
-//! Typed errors: why a record failed, and why a plugin could not be loaded.
+//! Typed errors: why a record failed, why a pool could not be built, and
+//! why a run stopped early.
 //!
-//! A record's failure is classified by downcasting the error that wasmtime
-//! returned (a [`wasmtime::Trap`], WASI's [`wasmtime_wasi::I32Exit`], or one
-//! of sandmap's own limit errors raised from inside the store), never by
-//! matching message text.
+//! A record's failure is classified by downcasting the error wasmtime
+//! returned (a [`wasmtime::Trap`], WASI's `I32Exit`, or one of sandmap's own
+//! limit errors raised from inside the store), never by matching message
+//! text. Build and run errors keep their causes: [`std::error::Error::source`]
+//! walks down to the I/O or wasmtime error underneath.
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
-/// The kind of a per-record failure. Its `as_str` name is what the CLI
-/// prints in the `kind` field of a jsonl error object.
+/// The kind of a per-record failure. [`ErrorKind::as_str`] is the name the
+/// command line prints in the `kind` field of a jsonl error object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The plugin returned `err`, or a command exited with a non-zero code.
     Guest,
     /// The guest trapped: `unreachable`, stack overflow, out-of-bounds
-    /// access, a guest panic.
+    /// access, a guest panic, a call that broke the interface's rules.
     Trap,
     /// The record used up its fuel budget.
     Fuel,
     /// The record ran past its wall-clock limit.
     Timeout,
-    /// The instance tried to grow its memory or tables past the cap.
+    /// The instance tried to grow its memories and tables past the cap.
     Memory,
     /// The record's output was larger than the output cap.
     Output,
@@ -42,6 +46,10 @@ impl ErrorKind {
     ];
 
     /// The stable lowercase name of this kind (`"fuel"`, `"timeout"`, ...).
+    ///
+    /// ```
+    /// assert_eq!(sandmap::ErrorKind::Timeout.as_str(), "timeout");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Guest => "guest",
@@ -61,19 +69,51 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// A name that is not one of the [`ErrorKind`]s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown error kind `{0}` (expected one of guest, trap, fuel, timeout, memory, output, interrupted)"
+)]
+pub struct UnknownKind(pub String);
+
+impl std::str::FromStr for ErrorKind {
+    type Err = UnknownKind;
+
+    /// Parses the name [`ErrorKind::as_str`] gives.
+    ///
+    /// ```
+    /// let kind: sandmap::ErrorKind = "fuel".parse().unwrap();
+    /// assert_eq!(kind, sandmap::ErrorKind::Fuel);
+    /// assert!("slow".parse::<sandmap::ErrorKind>().is_err());
+    /// ```
+    fn from_str(text: &str) -> Result<Self, UnknownKind> {
+        ErrorKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or_else(|| UnknownKind(text.to_string()))
+    }
+}
+
 /// Why one record failed. The run goes on after it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
+#[non_exhaustive]
 pub struct RecordError {
     /// What class of failure this is.
     pub kind: ErrorKind,
-    /// A one-line human-readable explanation (guest text already included,
-    /// not yet escaped for a terminal).
+    /// A one-line explanation. Text that came from the guest is included
+    /// as it was (at most 64 KiB of it), not yet escaped for a terminal.
     pub message: String,
 }
 
 impl RecordError {
-    /// Makes a record error of `kind` with `message`.
+    /// A record error of `kind` with `message`.
+    ///
+    /// ```
+    /// use sandmap::{ErrorKind, RecordError};
+    /// let error = RecordError::new(ErrorKind::Guest, "bad input");
+    /// assert_eq!(error.to_string(), "bad input");
+    /// ```
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         RecordError {
             kind,
@@ -81,88 +121,280 @@ impl RecordError {
         }
     }
 
-    /// The error given to records that never ran because the run stopped.
+    /// The error of a record that did not finish because the run stopped.
     pub fn interrupted() -> Self {
         RecordError::new(ErrorKind::Interrupted, "interrupted before it finished")
     }
 }
 
+/// Why a [`Pool`](crate::Pool) could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The settings are invalid or do not fit together.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The plugin could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// A setting that is out of range, or settings that do not fit together.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The number of worker threads is zero or too large.
+    #[error("the number of workers must be between 1 and {max} (got {got})")]
+    Jobs {
+        /// What was asked for.
+        got: usize,
+        /// The most this machine's address space allows.
+        max: usize,
+    },
+    /// A time limit longer than sandmap can arm.
+    #[error("the time limit per record must be at most {} (got {})", humantime::format_duration(*max), humantime::format_duration(*got))]
+    Timeout {
+        /// What was asked for.
+        got: Duration,
+        /// The longest limit accepted.
+        max: Duration,
+    },
+    /// A limit of zero, which no record could meet.
+    #[error("the {what} limit must be more than zero")]
+    Zero {
+        /// Which limit.
+        what: &'static str,
+    },
+    /// A granted directory that cannot be used.
+    #[error("cannot grant directory {path}: {source}")]
+    Dir {
+        /// The host path.
+        path: PathBuf,
+        /// Why it cannot be opened.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A guest path that WASI cannot preopen.
+    #[error("cannot grant directory {host} as `{guest}`: {why}")]
+    GuestPath {
+        /// The host path.
+        host: PathBuf,
+        /// The path the guest was to see.
+        guest: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// An environment variable name the guest cannot be given.
+    #[error(
+        "invalid environment variable name `{0}`: it must be non-empty and contain no `=` or NUL"
+    )]
+    EnvName(String),
+    /// A shard that is not one of `0..count`.
+    #[error(
+        "shard {index} of {count} does not exist: the index must be below the count, and the count above zero"
+    )]
+    Shard {
+        /// The shard's index.
+        index: u64,
+        /// How many shards there are.
+        count: u64,
+    },
+    /// The compile cache directory cannot be used.
+    #[error("cannot use compile cache directory {path}: {why}")]
+    Cache {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// Two settings that cannot be used together.
+    #[error("{0}")]
+    Conflict(&'static str),
+}
+
 /// Why a plugin could not be loaded. Every variant is reported before any
 /// record is read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadError {
     /// The plugin file could not be read.
-    #[error("cannot read plugin {path}: {source}")]
+    #[error("cannot read plugin {name}: {source}")]
     Read {
-        /// The plugin's path.
-        path: PathBuf,
+        /// The plugin's name (its path).
+        name: String,
         /// The I/O error.
+        #[source]
         source: std::io::Error,
     },
     /// The bytes are neither WebAssembly nor WebAssembly text.
-    #[error("{path} is not a WebAssembly module or component (nor .wat text)")]
+    #[error("{name} is not a WebAssembly module or component (nor .wat text)")]
     NotWasm {
-        /// The plugin's path.
-        path: PathBuf,
+        /// The plugin's name.
+        name: String,
     },
-    /// A precompiled `.cwasm` was given without the flag that allows it.
-    #[error(
-        "{path} is precompiled code; loading it is unsafe unless you trust it: pass --allow-precompiled"
-    )]
-    PrecompiledRefused {
-        /// The plugin's path.
-        path: PathBuf,
-    },
-    /// wasmtime refused the bytes (invalid wasm, unsupported feature, ...).
-    #[error("{path} is not a valid plugin: {message}")]
-    Invalid {
-        /// The plugin's path.
-        path: PathBuf,
-        /// wasmtime's explanation, on one line.
+    /// WebAssembly text that does not parse.
+    #[error("{name} is not valid WebAssembly text: {message}")]
+    Text {
+        /// The plugin's name.
+        name: String,
+        /// The parser's message, with its line and column.
         message: String,
     },
-    /// The plugin is valid wasm but has neither entry point sandmap runs.
-    #[error("{path}: {what}")]
+    /// Precompiled code, which was not allowed.
+    #[error(
+        "{name} is precompiled machine code; loading it is unsafe unless you trust it, and it was not allowed"
+    )]
+    PrecompiledRefused {
+        /// The plugin's name.
+        name: String,
+    },
+    /// wasmtime refused the bytes (invalid wasm, a switched-off feature
+    /// such as threads, precompiled code from other settings, ...).
+    #[error("{name} is not a valid plugin: {}", one_line(source))]
+    Invalid {
+        /// The plugin's name.
+        name: String,
+        /// wasmtime's error.
+        #[source]
+        source: WasmError,
+    },
+    /// The plugin needs more memory to start than the memory cap allows.
+    #[error("{name} cannot run under the memory cap: {what}")]
+    TooBig {
+        /// The plugin's name.
+        name: String,
+        /// What it needs.
+        what: String,
+    },
+    /// Valid wasm without an entry point sandmap can run.
+    #[error("{name}: {what}")]
     NoEntryPoint {
-        /// The plugin's path.
-        path: PathBuf,
+        /// The plugin's name.
+        name: String,
         /// What is missing, e.g. that the `mapper` export is absent.
         what: String,
     },
     /// The plugin imports something the sandbox does not provide.
-    #[error("{path} cannot be linked: {message}")]
+    #[error("{name} cannot be linked: {}", one_line(source))]
     Link {
-        /// The plugin's path.
-        path: PathBuf,
-        /// wasmtime's explanation, on one line.
-        message: String,
+        /// The plugin's name.
+        name: String,
+        /// wasmtime's error.
+        #[source]
+        source: WasmError,
     },
-    /// The engine could not be configured.
-    #[error("cannot configure the wasm engine: {0}")]
-    Engine(String),
-    /// The run's settings cannot be used (a granted directory that does
-    /// not exist, say).
-    #[error("{0}")]
-    Config(String),
+    /// The engine could not be configured (a CPU without a feature the
+    /// compiler needs, an address space too small for the worker slots).
+    #[error("cannot set up the WebAssembly engine: {}", one_line(source))]
+    Engine {
+        /// wasmtime's error.
+        #[source]
+        source: WasmError,
+    },
 }
 
-/// Flattens a wasmtime error chain into one line (`a: b: c`), for
-/// messages that must fit on a single line of stderr.
-pub(crate) fn wasmtime_one_line(err: &wasmtime::Error) -> String {
-    let mut out = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if out.contains(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
+/// An error from wasmtime, kept whole (its chain of causes included) so
+/// that [`std::error::Error::source`] can walk it.
+pub struct WasmError(Box<dyn std::error::Error + Send + Sync + 'static>);
+
+impl WasmError {
+    pub(crate) fn new(error: wasmtime::Error) -> Self {
+        WasmError(error.into_boxed_dyn_error())
     }
-    out.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+}
+
+impl fmt::Debug for WasmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for WasmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for WasmError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// Why a run ended before every record was read: reported by the results
+/// iterator after the results of everything before it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// A record longer than the longest allowed.
+    #[error("record {index} is longer than {limit} bytes, the longest record allowed")]
+    RecordTooLong {
+        /// The record's index.
+        index: u64,
+        /// The longest record allowed.
+        limit: u64,
+    },
+    /// Reading the input failed.
+    #[error("cannot read the input: {0}")]
+    Read(#[source] std::io::Error),
+    /// The records given to [`Pool::map`](crate::Pool::map) (an iterator,
+    /// or a conversion of its items) panicked.
+    #[error("the record source panicked: {0}")]
+    SourcePanicked(String),
+    /// The input is not the one a journal or an earlier run recorded.
+    #[error("the input differs from the {what} at record {index}")]
+    InputMismatch {
+        /// The first record that differs.
+        index: u64,
+        /// What it was compared with.
+        what: &'static str,
+    },
+    /// A worker thread could not be started, or sandmap itself failed.
+    #[error("sandmap internal error: {0}")]
+    Internal(String),
+}
+
+/// `error` and its causes on one line (`a: b: c`), each cause once, for
+/// messages that must fit on a single line of stderr.
+pub(crate) fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        let text = error.to_string();
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !text.is_empty() && !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+        cause = error.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_through_their_names() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(kind.as_str().parse::<ErrorKind>().unwrap(), kind);
+        }
+    }
+
+    #[test]
+    fn load_errors_keep_their_cause() {
+        let error = LoadError::Invalid {
+            name: "p.wasm".into(),
+            source: WasmError::new(wasmtime::Error::msg("inner cause").context("outer\ncontext")),
+        };
+        assert_eq!(
+            error.to_string(),
+            "p.wasm is not a valid plugin: outer context: inner cause"
+        );
+        let source = std::error::Error::source(&error).expect("a source");
+        assert!(source.to_string().contains("outer"));
+    }
 }

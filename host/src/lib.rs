@@ -7,50 +7,74 @@
 //! stdout). A [`Pool`] runs it over records on worker threads, one wasmtime
 //! store per worker, with per-record fuel, time, memory and output limits;
 //! each record's failure is typed ([`ErrorKind`]) and the run goes on.
+//! Nothing of the host is visible to the plugin unless granted.
 //!
 //! ```no_run
-//! use sandmap::{Limits, Pool, RunConfig};
 //! use std::time::Duration;
 //!
-//! let config = RunConfig {
-//!     jobs: 2,
-//!     limits: Limits { timeout: Some(Duration::from_secs(1)), ..Limits::default() },
-//!     ..RunConfig::default()
-//! };
-//! let pool = Pool::load("upper.wasm".as_ref(), config)?;
-//! let results = pool.map(vec![b"hello".to_vec(), b"world".to_vec()]);
+//! let pool = sandmap::Pool::builder("upper.wasm")
+//!     .jobs(2)
+//!     .timeout(Duration::from_secs(1))
+//!     .build()?;
+//! let results = pool.map(vec!["hello", "world"]);
 //! let cancel = results.cancel_token(); // stops the run from any thread
 //! for result in results {
+//!     let result = result?;
 //!     match result.outcome {
 //!         Ok(output) => println!("{}: {}", result.index, String::from_utf8_lossy(&output)),
 //!         Err(error) => eprintln!("{}: {} ({})", result.index, error, error.kind),
 //!     }
 //! }
 //! # drop(cancel);
-//! # Ok::<(), sandmap::LoadError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! See `docs/library.md` for streaming from a reader, cancelling from
+//! another thread, and handling per-record errors.
 #![deny(missing_docs)]
 
-mod batch;
+// Data and errors.
+mod config;
+mod error;
+mod grants;
+mod limits;
+mod traps;
+// wasmtime set-up.
 mod cache;
+mod engine;
+mod plugin;
+// One store.
 mod cancel;
 mod capture;
 mod classify;
-mod engine;
-mod error;
-mod grants;
 mod host;
-mod limits;
-mod plugin;
-mod pool;
+mod lift;
+mod limiter;
+mod wasi;
+// Execution.
+mod batch;
+mod framing;
+mod results;
+mod run;
+mod window;
 mod worker;
+mod workers;
+// The front door.
+mod builder;
+mod pool;
 
-pub use batch::Outcome;
-pub use cache::{CacheOutcome, CompileCache};
+pub use builder::PoolBuilder;
+pub use cache::{CACHE_LIMIT, CacheOutcome, CompileCache};
 pub use cancel::CancelToken;
-pub use engine::{Engine, EngineOptions, PoolingOptions};
-pub use error::{ErrorKind, LoadError, RecordError};
-pub use grants::{DirGrant, Grants, sandbox_note};
-pub use limits::Limits;
-pub use plugin::{LoadOptions, MAPPER_INTERFACE, Plugin, PluginKind, precompile};
-pub use pool::{DEFAULT_MAX_RECORD, Order, Pool, RecordResult, Results, RunConfig, TryNext};
+pub use config::{Config, DEFAULT_MAX_IN_FLIGHT, Order, Retry, Shard};
+pub use engine::{MAX_JOBS, MEMORIES_PER_COMPONENT};
+pub use error::{
+    BuildError, ConfigError, ErrorKind, LoadError, RecordError, RunError, UnknownKind, WasmError,
+};
+pub use grants::{DirGrant, Grants};
+pub use limits::{
+    DEFAULT_MAX_MEMORY, DEFAULT_MAX_OUTPUT, DEFAULT_MAX_RECORD, Limits, MAX_ERROR_TEXT, MAX_TIMEOUT,
+};
+pub use plugin::{MAPPER_INTERFACE, PluginInfo, PluginKind, PluginSource};
+pub use pool::Pool;
+pub use results::{Outcome, RecordResult, RecordStats, Results, TryNext};

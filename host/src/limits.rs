@@ -1,99 +1,60 @@
-//! Per-record and per-instance limits, as plain data, and the one place
-//! where they are enforced inside a store (the resource limiter).
+//! The limits a run puts on every record, as plain data, with the defaults
+//! that hold when the user sets nothing (SPEC: bounds that hold by
+//! default).
 
 use std::time::Duration;
 
-/// The limits a run puts on every record. `None` means "no limit".
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Default cap on an instance's memories and tables, all added up.
+pub const DEFAULT_MAX_MEMORY: u64 = 1 << 30;
+/// Default cap on one record's output.
+pub const DEFAULT_MAX_OUTPUT: u64 = 64 << 20;
+/// Default longest record read from an input.
+pub const DEFAULT_MAX_RECORD: u64 = 64 << 20;
+/// The most of a guest's `err` text kept in a [`RecordError`](crate::RecordError).
+pub const MAX_ERROR_TEXT: usize = 64 << 10;
+/// The longest per-record time limit accepted.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// The limits a run puts on every record.
+///
+/// ```
+/// let limits = sandmap::Limits::default();
+/// assert_eq!(limits.max_memory, 1 << 30);
+/// assert_eq!(limits.max_output, 64 << 20);
+/// assert!(limits.fuel.is_none() && limits.timeout.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Limits {
-    /// Fuel budget per record (roughly, wasm instructions). Exhausted →
-    /// [`ErrorKind::Fuel`](crate::ErrorKind::Fuel).
+    /// Fuel budget per record (about one unit per wasm instruction).
+    /// Exhausted → [`ErrorKind::Fuel`](crate::ErrorKind::Fuel). Fuel counts
+    /// wasm instructions, not time spent in host calls: `timeout` bounds
+    /// those.
     pub fuel: Option<u64>,
     /// Wall-clock limit per record, including time the guest spends
-    /// blocked in host calls. Exceeded →
+    /// starting up and blocked in host calls. Exceeded →
     /// [`ErrorKind::Timeout`](crate::ErrorKind::Timeout).
     pub timeout: Option<Duration>,
-    /// Cap on each linear memory of an instance, in bytes. Growing past it
-    /// → [`ErrorKind::Memory`](crate::ErrorKind::Memory).
-    pub max_memory: Option<u64>,
-    /// Cap on one record's output, in bytes. Larger →
-    /// [`ErrorKind::Output`](crate::ErrorKind::Output).
-    pub max_output: Option<u64>,
+    /// Cap on an instance's linear memories and tables, all added up, in
+    /// bytes. Growing past it → [`ErrorKind::Memory`](crate::ErrorKind::Memory).
+    pub max_memory: u64,
+    /// Cap on one record's output in bytes, checked before the output is
+    /// copied out of the guest. Larger → [`ErrorKind::Output`](crate::ErrorKind::Output).
+    pub max_output: u64,
+    /// The longest record read from an input. A longer one ends the run
+    /// with [`RunError::RecordTooLong`](crate::RunError::RecordTooLong)
+    /// after the results of every record before it.
+    pub max_record: u64,
 }
 
-/// Table elements allowed per table when a memory cap is set: generous
-/// for real programs, small enough that a table bomb stays cheap.
-const MAX_TABLE_ELEMENTS: usize = 1 << 20;
-
-/// Raised from inside the store when an instance tries to grow a memory or
-/// table past its cap; classified as [`ErrorKind::Memory`](crate::ErrorKind::Memory).
-#[derive(Debug, thiserror::Error)]
-#[error("memory limit exceeded: tried to grow {what} to {desired} {unit} (limit {limit})")]
-pub(crate) struct MemoryLimitExceeded {
-    pub what: &'static str,
-    pub unit: &'static str,
-    pub desired: usize,
-    pub limit: usize,
-}
-
-/// The [`wasmtime::ResourceLimiter`] of every store: caps linear memory and
-/// table growth and turns an attempt to pass them into a typed error.
-#[derive(Debug, Clone)]
-pub(crate) struct StoreLimiter {
-    max_memory: Option<usize>,
-}
-
-impl StoreLimiter {
-    pub fn new(limits: &Limits) -> Self {
-        StoreLimiter {
-            max_memory: limits
-                .max_memory
-                .map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
-        }
-    }
-}
-
-impl wasmtime::ResourceLimiter for StoreLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        // Past the cap, or past what the memory can ever hold (4 GiB for
-        // a 32-bit memory): either way the record is out of memory, and
-        // says so rather than leaving the guest to abort.
-        let limit = match (self.max_memory, maximum) {
-            (Some(cap), Some(max)) => Some(cap.min(max)),
-            (cap, max) => cap.or(max),
-        };
-        match limit {
-            Some(limit) if desired > limit => Err(wasmtime::Error::new(MemoryLimitExceeded {
-                what: "linear memory",
-                unit: "bytes",
-                desired,
-                limit,
-            })),
-            _ => Ok(true),
-        }
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        match self.max_memory {
-            Some(_) if desired > MAX_TABLE_ELEMENTS => {
-                Err(wasmtime::Error::new(MemoryLimitExceeded {
-                    what: "a table",
-                    unit: "elements",
-                    desired,
-                    limit: MAX_TABLE_ELEMENTS,
-                }))
-            }
-            _ => Ok(true),
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fuel: None,
+            timeout: None,
+            max_memory: DEFAULT_MAX_MEMORY,
+            max_output: DEFAULT_MAX_OUTPUT,
+            max_record: DEFAULT_MAX_RECORD,
         }
     }
 }

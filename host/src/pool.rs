@@ -1,553 +1,202 @@
-//! The worker pool: a feeder thread cuts the input into batches, `jobs`
-//! workers (one store each) run them, and the caller's thread reads the
-//! results back, in input order or as they finish.
-//!
-//! Memory stays bounded: a fixed number of batch "tickets" circulates, and
-//! the feeder needs one to send a batch; the consumer hands it back once
-//! it has taken every result of that batch. So the records in flight
-//! (queued, running, or finished but waiting for an earlier one) never
-//! exceed `tickets × batch size`.
+//! The pool: a loaded plugin and its settings, with worker threads started
+//! on first use and shared by every run. Each call to [`Pool::map`] or
+//! [`Pool::map_reader`] is one run with its own feeder thread, budget and
+//! results; any number of runs may go on at once, from any threads.
 
-use std::collections::BTreeMap;
 use std::io::Read;
-use std::panic::AssertUnwindSafe;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender};
+use crate::builder::PoolBuilder;
+use crate::cancel::{CancelToken, WeakCancelToken};
+use crate::config::Config;
+use crate::error::RunError;
+use crate::plugin::{Plugin, PluginInfo, PluginSource};
+use crate::results::{Results, RunMessage};
+use crate::run::{RunShared, Selector, Source, Workers, start_feeder};
+use crate::wasi::WasiSetup;
 
-use crate::batch::{Batch, BatchResult, BatchSizer, Batcher, Outcome};
-use crate::cancel::{CancelToken, EpochTicker};
-use crate::engine::{Engine, EngineOptions, PoolingOptions};
-use crate::error::{ErrorKind, LoadError, RecordError};
-use crate::grants::Grants;
-use crate::limits::Limits;
-use crate::plugin::{LoadOptions, Plugin};
-use crate::worker::Worker;
-
-/// Batches in flight per worker (see the module docs).
-const TICKETS_PER_JOB: usize = 4;
-/// How much input the feeder reads at a time.
-const READ_CHUNK: usize = 256 * 1024;
-/// The longest record [`Pool::map_reader`] accepts unless told otherwise.
-pub const DEFAULT_MAX_RECORD: usize = 1 << 30;
-
-/// In which order results come back.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Order {
-    /// In input order (the default).
-    #[default]
-    Input,
-    /// As records finish; each result still carries its input index.
-    Completion,
-}
-
-/// How a run executes: everything but the plugin and the records.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RunConfig {
-    /// Worker threads; 0 means one per available core.
-    pub jobs: usize,
-    /// Per-record limits.
-    pub limits: Limits,
-    /// What the plugin may touch.
-    pub grants: Grants,
-    /// A fresh instance for every record, instead of one reused per worker.
-    pub isolate: bool,
-    /// Order of results.
-    pub order: Order,
-    /// The longest record [`Pool::map_reader`] reads, in bytes; `None`
-    /// means [`DEFAULT_MAX_RECORD`]. A longer one ends the input with an
-    /// error: this is what keeps memory bounded when the input has no
-    /// delimiters at all.
-    pub max_record: Option<usize>,
-}
-
-impl RunConfig {
-    /// The engine options these settings need: fuel metering when a fuel
-    /// budget is set, and a pool of instance slots sized for the workers.
-    pub fn engine_options(&self) -> EngineOptions {
-        EngineOptions {
-            fuel: self.limits.fuel.is_some(),
-            // Commands and `--isolate` make an instance per record, and a
-            // rebuilt mapper one per failure: pooled slots make that cheap,
-            // and cost nothing per call when instances are reused.
-            pooling: Some(PoolingOptions {
-                concurrent_instances: u32::try_from(self.effective_jobs()).unwrap_or(u32::MAX),
-                max_memory: self.limits.max_memory,
-            }),
-        }
-    }
-
-    fn effective_jobs(&self) -> usize {
-        match self.jobs {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        }
-    }
-}
-
-/// One record's result, tagged with its position in the input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordResult {
-    /// Index of the record in the input, from 0.
-    pub index: u64,
-    /// The plugin's output, or why the record failed.
-    pub outcome: Outcome,
-}
-
-/// A plugin and the settings to run it, with its worker threads.
-/// Each call to [`Pool::map`] or [`Pool::map_reader`] is one run.
+/// A plugin and the settings to run it, with its worker threads. Cheap to
+/// clone (clones share everything) and usable from any thread.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// let pool = sandmap::Pool::builder("upper.wasm")
+///     .jobs(2)
+///     .timeout(Duration::from_secs(1))
+///     .build()?;
+/// for result in pool.map(["hello", "world"]) {
+///     let result = result?;
+///     match result.outcome {
+///         Ok(output) => println!("{}: {}", result.index, String::from_utf8_lossy(&output)),
+///         Err(error) => eprintln!("{}: {} ({})", result.index, error, error.kind),
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
 pub struct Pool {
+    inner: Arc<PoolInner>,
+}
+
+struct PoolInner {
     plugin: Plugin,
-    config: Arc<RunConfig>,
-    threads: Arc<rayon::ThreadPool>,
-    jobs: usize,
+    config: Arc<Config>,
+    wasi: Arc<WasiSetup>,
+    /// Started by the first run, kept while the pool lives.
+    workers: Mutex<Option<Arc<Workers>>>,
+    /// The runs that may still be going, for [`Pool::cancel`].
+    runs: Mutex<Vec<WeakCancelToken>>,
 }
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool")
-            .field("plugin", &self.plugin)
-            .field("config", &self.config)
+            .field("plugin", &self.inner.plugin.info().name)
+            .field("config", &self.inner.config)
             .finish()
     }
 }
 
 impl Pool {
-    /// Builds an engine for `config`, loads the plugin at `path` (without
-    /// a compile cache) and makes a pool for it: the one-call way in.
-    ///
-    /// # Errors
-    /// When the plugin cannot be loaded (see [`Plugin::load`]) or the
-    /// settings are unusable (see [`Pool::new`]).
-    pub fn load(path: &Path, config: RunConfig) -> Result<Self, LoadError> {
-        let engine = Engine::new(&config.engine_options())?;
-        let plugin = Plugin::load(&engine, path, LoadOptions::default())?;
-        Pool::new(plugin, config)
+    /// Starts configuring a pool for `plugin`: a path (`&str`, `Path`,
+    /// `PathBuf`) or [`PluginSource::bytes`].
+    pub fn builder(plugin: impl Into<PluginSource>) -> PoolBuilder {
+        PoolBuilder::new(plugin.into())
     }
 
-    /// Makes a pool that runs `plugin` under `config`.
-    ///
-    /// # Errors
-    /// When a fuel budget is set but the plugin's engine does not meter
-    /// fuel, when a granted directory cannot be opened, or when the worker
-    /// threads cannot be started.
-    pub fn new(plugin: Plugin, config: RunConfig) -> Result<Self, LoadError> {
-        if config.limits.fuel.is_some() && !plugin.engine().options().fuel {
-            return Err(LoadError::Config(
-                "a fuel budget needs an engine built with `EngineOptions { fuel: true, .. }`"
-                    .into(),
-            ));
+    pub(crate) fn from_parts(plugin: Plugin, config: Config, wasi: WasiSetup) -> Self {
+        Pool {
+            inner: Arc::new(PoolInner {
+                plugin,
+                config: Arc::new(config),
+                wasi: Arc::new(wasi),
+                workers: Mutex::new(None),
+                runs: Mutex::new(Vec::new()),
+            }),
         }
-        config.grants.check().map_err(LoadError::Config)?;
-        let jobs = config.effective_jobs();
-        let threads = rayon::ThreadPoolBuilder::new()
-            .num_threads(jobs)
-            .thread_name(|i| format!("sandmap-worker-{i}"))
-            .build()
-            .map_err(|e| LoadError::Config(format!("cannot start worker threads: {e}")))?;
-        Ok(Pool {
-            plugin,
-            config: Arc::new(config),
-            threads: Arc::new(threads),
-            jobs,
-        })
-    }
-
-    /// The plugin this pool runs.
-    pub fn plugin(&self) -> &Plugin {
-        &self.plugin
     }
 
     /// The settings this pool runs with.
-    pub fn config(&self) -> &RunConfig {
-        &self.config
+    pub fn config(&self) -> &Config {
+        &self.inner.config
     }
 
-    /// Number of worker threads.
-    pub fn jobs(&self) -> usize {
-        self.jobs
+    /// What the plugin is.
+    pub fn plugin(&self) -> &PluginInfo {
+        self.inner.plugin.info()
     }
 
-    /// Runs the plugin over `records`, returning their results as an
-    /// iterator. Records are pulled from `records` on a separate thread as
-    /// workers need them.
+    /// Runs the plugin over `records`, giving their results as an
+    /// iterator. Records are taken from `records` on a separate thread as
+    /// the workers need them, so an endless iterator is fine.
+    ///
+    /// ```no_run
+    /// let pool = sandmap::Pool::builder("upper.wasm").build()?;
+    /// let outputs: Vec<Vec<u8>> = pool
+    ///     .map(vec![b"a".to_vec(), b"b".to_vec()])
+    ///     .map(|result| result.map(|r| r.outcome.unwrap_or_default()))
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(outputs, [b"A".to_vec(), b"B".to_vec()]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn map<I>(&self, records: I) -> Results
     where
-        I: IntoIterator<Item = Vec<u8>>,
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
         I::IntoIter: Send + 'static,
     {
-        let mut records = records.into_iter();
-        self.start(move |feeder| {
-            let mut batcher = Batcher::default();
-            for record in records.by_ref() {
-                if let Some(batch) = batcher.push(&record, feeder.records_per_batch()) {
-                    if !feeder.dispatch(batch) {
-                        return Ok(());
-                    }
+        let records = records.into_iter();
+        let source = Source::Items(Box::new(move |offer| {
+            for (index, record) in (0u64..).zip(records) {
+                if !offer(index, record.as_ref())? {
+                    break;
                 }
             }
-            if let Some(batch) = batcher.take() {
-                feeder.dispatch(batch);
-            }
             Ok(())
-        })
+        }));
+        self.start(source, None, false)
     }
 
     /// Runs the plugin over the records read from `reader`, separated by
-    /// `delimiter` (a final delimiter does not make an empty record).
+    /// the configured delimiter (a final delimiter makes no empty record).
     /// Results of what has been read flow while the rest is still being
-    /// read.
+    /// read; a record longer than the longest allowed ends the run with
+    /// [`RunError::RecordTooLong`] after the results before it.
     ///
-    /// A record longer than [`RunConfig::max_record`] stops the reading;
-    /// [`Results::input_error`] says so once the results of what came
-    /// before it are out.
-    pub fn map_reader<R: Read + Send + 'static>(&self, reader: R, delimiter: u8) -> Results {
-        let max_record = self.config.max_record.unwrap_or(DEFAULT_MAX_RECORD);
-        self.start(move |feeder| feed_reader(reader, delimiter, max_record, feeder))
+    /// ```no_run
+    /// let pool = sandmap::Pool::builder("upper.wasm").build()?;
+    /// let input = std::io::Cursor::new(b"one\ntwo\n".to_vec());
+    /// for result in pool.map_reader(input) {
+    ///     println!("{:?}", result?.outcome);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn map_reader<R: Read + Send + 'static>(&self, reader: R) -> Results {
+        let source = Source::Reader {
+            reader: Box::new(reader),
+            delimiter: self.inner.config.delimiter,
+            max_record: self.inner.config.limits.max_record,
+        };
+        self.start(source, None, false)
     }
 
-    fn start(&self, feed: impl FnOnce(&Feeder) -> std::io::Result<()> + Send + 'static) -> Results {
-        let engine = self.plugin.engine().wasmtime().clone();
-        let cancel = CancelToken::new(&engine);
-        let tickets = TICKETS_PER_JOB * self.jobs;
-        let (work_tx, work_rx) = crossbeam_channel::bounded::<Batch>(tickets);
-        let (results_tx, results_rx) = crossbeam_channel::unbounded::<BatchResult>();
-        let (ticket_tx, ticket_rx) = crossbeam_channel::bounded::<()>(tickets);
-        for _ in 0..tickets {
-            let _ = ticket_tx.send(());
+    /// Stops every run of this pool that is still going. The pool stays
+    /// usable: later runs start as usual.
+    pub fn cancel(&self) {
+        let runs = std::mem::take(&mut *self.inner.runs.lock().unwrap_or_else(|e| e.into_inner()));
+        for run in runs {
+            if let Some(token) = run.upgrade() {
+                token.cancel();
+            }
         }
-        let sizer = Arc::new(BatchSizer::default());
-        let input_error = Arc::new(Mutex::new(None));
-        // The ticker only matters to per-record deadlines; cancel bumps
-        // the epoch itself.
-        let ticker = match self.config.limits.timeout {
-            Some(_) => EpochTicker::start(&engine).ok(),
-            None => None,
-        };
+    }
 
-        let feeder = Feeder {
-            work: work_tx,
-            tickets: ticket_rx,
-            cancel: cancel.clone(),
-            sizer: sizer.clone(),
+    /// Starts a run.
+    pub(crate) fn start(
+        &self,
+        source: Source,
+        selector: Option<Selector>,
+        hash_records: bool,
+    ) -> Results {
+        let inner = &self.inner;
+        let cancel = CancelToken::new(inner.plugin.engine().wasmtime());
+        let (messages, received) = crossbeam_channel::unbounded();
+        let workers = match self.workers() {
+            Ok(workers) => workers,
+            Err(error) => return Results::failed(error, cancel, messages, received),
         };
-        let feeder_error = input_error.clone();
-        let spawned = std::thread::Builder::new()
-            .name("sandmap-feeder".into())
-            .spawn(move || {
-                if let Err(error) = feed(&feeder) {
-                    *feeder_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
-                }
+        let run = RunShared::new(&inner.config, cancel.clone(), messages.clone(), &workers);
+        {
+            let mut runs = inner.runs.lock().unwrap_or_else(|e| e.into_inner());
+            runs.retain(|run| run.upgrade().is_some_and(|t| !t.is_cancelled()));
+            runs.push(cancel.downgrade());
+        }
+        if let Err(e) = start_feeder(
+            run.clone(),
+            source,
+            inner.config.shard,
+            selector,
+            hash_records,
+        ) {
+            let _ = messages.send(RunMessage::End {
+                dispatched: 0,
+                error: Some(RunError::Internal(format!(
+                    "cannot start the feeder thread: {e}"
+                ))),
             });
-        if let Err(error) = spawned {
-            *input_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
         }
-
-        let plugin = self.plugin.clone();
-        let config = self.config.clone();
-        let worker_cancel = cancel.clone();
-        self.threads.spawn_broadcast(move |_| {
-            worker_loop(
-                plugin.clone(),
-                config.clone(),
-                worker_cancel.clone(),
-                work_rx.clone(),
-                results_tx.clone(),
-                &sizer,
-            )
-        });
-
-        Results {
-            results: results_rx,
-            tickets: ticket_tx,
-            order: self.config.order,
-            pending: BTreeMap::new(),
-            next_seq: 0,
-            current: None,
-            cancel,
-            input_error,
-            _ticker: ticker,
-        }
-    }
-}
-
-/// The feeder's side of a run: hands batches to the workers.
-pub(crate) struct Feeder {
-    work: Sender<Batch>,
-    tickets: Receiver<()>,
-    cancel: CancelToken,
-    sizer: Arc<BatchSizer>,
-}
-
-impl Feeder {
-    fn records_per_batch(&self) -> usize {
-        self.sizer.records_per_batch()
+        Results::new(run, workers, received, inner.config.order)
     }
 
-    /// Sends a batch once a ticket is free. `false` means the run is over
-    /// (cancelled, or nobody is listening): stop reading.
-    fn dispatch(&self, batch: Batch) -> bool {
-        let woken = self.cancel.woken();
-        crossbeam_channel::select! {
-            recv(self.tickets) -> ticket => if ticket.is_err() { return false },
-            recv(woken) -> _ => return false,
+    fn workers(&self) -> Result<Arc<Workers>, RunError> {
+        let inner = &self.inner;
+        let mut workers = inner.workers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(workers) = &*workers {
+            return Ok(workers.clone());
         }
-        if self.cancel.is_cancelled() {
-            return false;
-        }
-        self.work.send(batch).is_ok()
-    }
-}
-
-fn feed_reader(
-    mut reader: impl Read,
-    delimiter: u8,
-    max_record: usize,
-    feeder: &Feeder,
-) -> std::io::Result<()> {
-    let mut buffer = vec![0u8; READ_CHUNK];
-    let mut filled = 0;
-    let mut batcher = Batcher::default();
-    loop {
-        if feeder.cancel.is_cancelled() {
-            return Ok(());
-        }
-        if filled == buffer.len() {
-            // One record longer than the buffer: make room for the rest,
-            // up to the longest record allowed.
-            if filled > max_record {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!(
-                        "record {} is longer than {max_record} bytes (see --max-record)",
-                        batcher.next_index()
-                    ),
-                ));
-            }
-            buffer.resize((buffer.len() * 2).min(max_record + 1), 0);
-        }
-        let read = match reader.read(&mut buffer[filled..]) {
-            Ok(read) => read,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                if let Some(batch) = batcher.take() {
-                    feeder.dispatch(batch);
-                }
-                return Err(e);
-            }
-        };
-        if read == 0 {
-            if filled > 0 {
-                if let Some(batch) = batcher.push(&buffer[..filled], 1) {
-                    feeder.dispatch(batch);
-                }
-            }
-            if let Some(batch) = batcher.take() {
-                feeder.dispatch(batch);
-            }
-            return Ok(());
-        }
-        let scanned = filled;
-        filled += read;
-        let mut start = 0;
-        let per_batch = feeder.records_per_batch();
-        for offset in memchr::memchr_iter(delimiter, &buffer[scanned..filled]) {
-            let end = scanned + offset;
-            if let Some(batch) = batcher.push(&buffer[start..end], per_batch) {
-                if !feeder.dispatch(batch) {
-                    return Ok(());
-                }
-            }
-            start = end + 1;
-        }
-        // Do not sit on records while waiting for more input.
-        if let Some(batch) = batcher.take() {
-            if !feeder.dispatch(batch) {
-                return Ok(());
-            }
-        }
-        buffer.copy_within(start..filled, 0);
-        filled -= start;
-        if buffer.len() > READ_CHUNK && filled < READ_CHUNK {
-            buffer.truncate(READ_CHUNK);
-            buffer.shrink_to_fit();
-        }
-    }
-}
-
-fn worker_loop(
-    plugin: Plugin,
-    config: Arc<RunConfig>,
-    cancel: CancelToken,
-    work: Receiver<Batch>,
-    results: Sender<BatchResult>,
-    sizer: &BatchSizer,
-) {
-    let mut worker = match Worker::new(plugin, config, cancel.clone()) {
-        Ok(worker) => Some(worker),
-        Err(_) => None,
-    };
-    loop {
-        let batch = crossbeam_channel::select! {
-            recv(work) -> batch => match batch {
-                Ok(batch) => batch,
-                Err(_) => return,
-            },
-            recv(cancel.woken()) -> _ => {
-                for batch in work.try_iter() {
-                    if results.send(BatchResult::interrupted(&batch)).is_err() {
-                        return;
-                    }
-                }
-                return;
-            }
-        };
-        let started = Instant::now();
-        let result = match worker.as_mut() {
-            Some(w) => std::panic::catch_unwind(AssertUnwindSafe(|| w.run_batch(&batch)))
-                .unwrap_or_else(|_| {
-                    w.reset();
-                    failed_batch(&batch, "sandmap internal error: a worker panicked")
-                }),
-            None => failed_batch(&batch, "sandmap internal error: cannot start a worker"),
-        };
-        sizer.observe(started.elapsed(), batch.len());
-        if results.send(result).is_err() {
-            return;
-        }
-    }
-}
-
-fn failed_batch(batch: &Batch, message: &str) -> BatchResult {
-    BatchResult {
-        seq: batch.seq,
-        first_index: batch.first_index,
-        outcomes: (0..batch.len())
-            .map(|_| Err(RecordError::new(ErrorKind::Trap, message)))
-            .collect(),
-    }
-}
-
-/// The results of one run, as an iterator. Dropping it cancels the run.
-pub struct Results {
-    results: Receiver<BatchResult>,
-    tickets: Sender<()>,
-    order: Order,
-    pending: BTreeMap<u64, BatchResult>,
-    next_seq: u64,
-    current: Option<(u64, std::vec::IntoIter<Outcome>)>,
-    cancel: CancelToken,
-    input_error: Arc<Mutex<Option<std::io::Error>>>,
-    _ticker: Option<EpochTicker>,
-}
-
-impl std::fmt::Debug for Results {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Results")
-            .field("order", &self.order)
-            .field("cancelled", &self.cancel.is_cancelled())
-            .finish()
-    }
-}
-
-/// What [`Results::try_next`] found.
-#[derive(Debug)]
-pub enum TryNext {
-    /// The next result.
-    Ready(RecordResult),
-    /// No result is ready yet; the run goes on.
-    Pending,
-    /// Every result has been returned.
-    Done,
-}
-
-impl Results {
-    /// A handle that stops this run from any thread.
-    pub fn cancel_token(&self) -> CancelToken {
-        self.cancel.clone()
-    }
-
-    /// The error that stopped reading the input, if one did. Meaningful
-    /// once the iterator is exhausted; the results before it are valid.
-    pub fn input_error(&self) -> Option<std::io::Error> {
-        self.input_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-    }
-
-    /// The next result if one is ready, without blocking.
-    pub fn try_next(&mut self) -> TryNext {
-        self.advance(false)
-    }
-
-    fn advance(&mut self, block: bool) -> TryNext {
-        loop {
-            if let Some((index, outcomes)) = &mut self.current {
-                if let Some(outcome) = outcomes.next() {
-                    let result = RecordResult {
-                        index: *index,
-                        outcome,
-                    };
-                    *index += 1;
-                    return TryNext::Ready(result);
-                }
-                self.current = None;
-                // Every result of that batch is out: its ticket is free.
-                let _ = self.tickets.try_send(());
-            }
-            if self.order == Order::Input {
-                if let Some(batch) = self.pending.remove(&self.next_seq) {
-                    self.start_batch(batch);
-                    continue;
-                }
-            }
-            let received = if block {
-                self.results.recv().map_err(|_| true)
-            } else {
-                self.results.try_recv().map_err(|e| e.is_disconnected())
-            };
-            match received {
-                Ok(batch) => match self.order {
-                    Order::Input => {
-                        self.pending.insert(batch.seq, batch);
-                    }
-                    Order::Completion => self.start_batch(batch),
-                },
-                Err(false) => return TryNext::Pending,
-                Err(true) => {
-                    // Every worker is gone. Batches a stop left behind
-                    // come out in order, gaps or not.
-                    match self.pending.pop_first() {
-                        Some((_, batch)) => self.start_batch(batch),
-                        None => return TryNext::Done,
-                    }
-                }
-            }
-        }
-    }
-
-    fn start_batch(&mut self, batch: BatchResult) {
-        self.next_seq = batch.seq + 1;
-        self.current = Some((batch.first_index, batch.outcomes.into_iter()));
-    }
-}
-
-impl Iterator for Results {
-    type Item = RecordResult;
-
-    fn next(&mut self) -> Option<RecordResult> {
-        match self.advance(true) {
-            TryNext::Ready(result) => Some(result),
-            TryNext::Pending | TryNext::Done => None,
-        }
-    }
-}
-
-impl Drop for Results {
-    fn drop(&mut self) {
-        self.cancel.cancel();
+        let started = Arc::new(Workers::start(&inner.plugin, &inner.config, &inner.wasi)?);
+        *workers = Some(started.clone());
+        Ok(started)
     }
 }

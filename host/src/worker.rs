@@ -1,290 +1,299 @@
-//! One worker: a thread's own store (and, for mappers, its reused
-//! instance), running batches of records one record at a time.
+//! One worker's wasm state, and running one record on it: from a record to
+//! its result, with retries, isolation and stats. It knows nothing of
+//! batches, queues or threads.
 //!
-//! Every call is made through wasmtime's async API on a single-threaded
-//! tokio runtime, raced against the record's timer and the run's cancel
-//! token: that is what can stop a guest blocked inside a host call. A
-//! compute-bound guest is stopped from within by the store's epoch
-//! callback (see `host.rs`).
+//! Every call goes through wasmtime's async API, raced against the
+//! record's timer and its run's cancel token: that is what stops a guest
+//! blocked inside a host call, or in a start function while its instance
+//! is made. A compute-bound guest is stopped from within by the store's
+//! epoch callback (see `host.rs`).
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::Poll;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use wasmtime::Store;
-use wasmtime::component::TypedFunc;
+use wasmtime::component::{ComponentExportIndex, Func, InstancePre, TypedFunc};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
-use crate::batch::{Batch, BatchResult, Outcome};
-use crate::cancel::CancelToken;
+use crate::cancel::{CancelToken, race};
 use crate::capture::Capture;
-use crate::classify::{classify, guest_err, guest_exit};
+use crate::classify::{classify, guest_err, guest_exit, output_too_large};
+use crate::config::Config;
 use crate::error::{ErrorKind, RecordError};
-use crate::host::{ComponentState, HostState, Stopped, arm, new_store};
+use crate::host::{ComponentState, HostState, arm, fuel_used, new_store};
+use crate::lift::{GuestBytes, GuestText, set_output_cap};
 use crate::plugin::{Compiled, Plugin};
-use crate::pool::RunConfig;
+use crate::results::{Outcome, RecordStats};
+use crate::wasi::WasiSetup;
 
-/// The signature of a mapper's `map`.
-type MapFunc<'a> = TypedFunc<(&'a [u8],), (Result<Vec<u8>, String>,)>;
+/// The signature of a mapper's `map`, with results whose size is checked
+/// before they are copied out (see `lift.rs`).
+type MapFunc<'a> = TypedFunc<(&'a [u8],), (Result<GuestBytes, GuestText>,)>;
 
-/// A mapper instance kept between records, with its captured stdio.
+/// A record to run: its bytes, and its index in the input.
+pub(crate) struct RecordRef<'a> {
+    pub index: u64,
+    pub bytes: &'a [u8],
+    /// The same bytes, shared (a command's stdin takes them without a copy).
+    pub shared: &'a dyn Fn() -> Bytes,
+}
+
+/// What running a record gave: its outcome, how many attempts it took,
+/// and its measurements when asked for.
+pub(crate) struct Finished {
+    pub outcome: Outcome,
+    pub attempts: u32,
+    pub stats: Option<RecordStats>,
+}
+
+/// A mapper's store, and its instance once made, kept between records.
 struct MapperInstance {
     store: Store<ComponentState>,
-    /// The instance's `map`, its signature checked at instantiation.
-    map: wasmtime::component::Func,
+    /// The instance's `map`, its signature checked when it was made.
+    map: Option<Func>,
     stderr: Capture,
     stdout: Capture,
 }
 
-impl MapperInstance {
-    /// `map`, typed.
-    fn map_func<'a>(&self) -> MapFunc<'a> {
-        // SAFETY: `new_mapper` checked this very function against
-        // `MapFunc` with `Func::typed` before keeping it; skipping that
-        // check on every call is what this saves.
-        unsafe { TypedFunc::new_unchecked(self.map) }
-    }
-}
-
-/// A worker thread: its async runtime and its state.
+/// One worker's state: its reused mapper instance, if any.
 pub(crate) struct Worker {
-    /// Runs calls. Only `Runtime::block_on` (not a handle's) drives the
-    /// timers of a current-thread runtime, so the runtime is kept apart
-    /// from the state the calls borrow.
-    runtime: tokio::runtime::Runtime,
-    state: WorkerState,
-}
-
-/// What a worker keeps between records.
-struct WorkerState {
     plugin: Plugin,
-    config: std::sync::Arc<RunConfig>,
-    cancel: CancelToken,
+    config: Arc<Config>,
+    wasi: Arc<WasiSetup>,
     mapper: Option<MapperInstance>,
 }
 
 impl Worker {
-    pub fn new(
-        plugin: Plugin,
-        config: std::sync::Arc<RunConfig>,
-        cancel: CancelToken,
-    ) -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()?;
-        Ok(Worker {
-            runtime,
-            state: WorkerState {
-                plugin,
-                config,
-                cancel,
-                mapper: None,
-            },
-        })
+    pub fn new(plugin: Plugin, config: Arc<Config>, wasi: Arc<WasiSetup>) -> Self {
+        Worker {
+            plugin,
+            config,
+            wasi,
+            mapper: None,
+        }
     }
 
     /// Forgets the reused instance (after a host-side panic mid-record).
     pub fn reset(&mut self) {
-        self.state.mapper = None;
+        self.mapper = None;
     }
 
-    /// Runs every record of `batch`. Records not started before the run
-    /// was cancelled come back as interrupted.
-    pub fn run_batch(&mut self, batch: &Batch) -> BatchResult {
-        let Worker { runtime, state } = self;
-        let cancel = state.cancel.clone();
-        let plugin = state.plugin.clone();
-        let outcomes = runtime.block_on(async {
-            let cancelled = std::pin::pin!(cancel.cancelled());
-            let mut cancelled: Pin<&mut (dyn Future<Output = ()> + '_)> = cancelled;
-            let mut outcomes = Vec::with_capacity(batch.len());
-            for record in batch.records() {
-                if cancel.is_cancelled() {
-                    outcomes.push(Err(RecordError::interrupted()));
-                    continue;
+    /// Runs one record of the run `cancel` stops, retrying as configured.
+    pub async fn run(&mut self, record: &RecordRef<'_>, cancel: &CancelToken) -> Finished {
+        let mut attempts = 1;
+        loop {
+            let started = self.config.stats.then(Instant::now);
+            let (outcome, usage) = self.attempt(record, cancel).await;
+            let stats = started
+                .map(|started| RecordStats::new(started.elapsed(), usage.fuel, usage.memory));
+            let retry = match &outcome {
+                Err(error) => {
+                    self.config.retry.covers(error.kind)
+                        && attempts <= self.config.retry.times
+                        && !cancel.is_cancelled()
                 }
-                let outcome = state
-                    .run_record(plugin.compiled(), record, cancelled.as_mut())
-                    .await;
-                outcomes.push(outcome);
+                Ok(_) => false,
+            };
+            if !retry {
+                return Finished {
+                    outcome,
+                    attempts,
+                    stats,
+                };
             }
-            outcomes
-        });
-        BatchResult {
-            seq: batch.seq,
-            first_index: batch.first_index,
-            outcomes,
+            // Another attempt, on a fresh instance.
+            self.mapper = None;
+            attempts += 1;
         }
     }
-}
 
-impl WorkerState {
-    async fn run_record(
-        &mut self,
-        compiled: &Compiled,
-        record: &[u8],
-        cancelled: Pin<&mut (dyn Future<Output = ()> + '_)>,
-    ) -> Outcome {
-        match compiled {
-            Compiled::Mapper { pre, map } => self.run_mapper(pre, map, record, cancelled).await,
+    async fn attempt(&mut self, record: &RecordRef<'_>, cancel: &CancelToken) -> (Outcome, Usage) {
+        let plugin = self.plugin.clone();
+        match plugin.compiled() {
+            Compiled::Mapper { pre, map } => self.run_mapper(pre, map, record, cancel).await,
             Compiled::CommandComponent { pre } => {
-                self.run_command_component(pre, record, cancelled).await
+                let (mut store, stdout, stderr) =
+                    match self.command_store(record, WasiCtxBuilder::build) {
+                        Ok(parts) => parts,
+                        Err(error) => return (Err(error), Usage::default()),
+                    };
+                let limits = &self.config.limits;
+                let result = async {
+                    let deadline = arm(&mut store, limits, cancel)?;
+                    let run = async {
+                        let command = pre.instantiate_async(&mut store).await?;
+                        command.wasi_cli_run().call_run(&mut store).await
+                    };
+                    race(run, limits.timeout, deadline, cancel).await
+                }
+                .await;
+                let usage = Usage::of(&store, &self.config);
+                let outcome =
+                    command_outcome(result.map(|r| r.is_ok()), &stdout, &stderr, &self.config);
+                (outcome, usage)
             }
             Compiled::CommandModule { pre } => {
-                self.run_command_module(pre, record, cancelled).await
+                let (mut store, stdout, stderr) =
+                    match self.command_store(record, WasiCtxBuilder::build_p1) {
+                        Ok(parts) => parts,
+                        Err(error) => return (Err(error), Usage::default()),
+                    };
+                let limits = &self.config.limits;
+                let result = async {
+                    let deadline = arm(&mut store, limits, cancel)?;
+                    let run = async {
+                        let instance = pre.instantiate_async(&mut store).await?;
+                        let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                        start.call_async(&mut store, ()).await
+                    };
+                    race(run, limits.timeout, deadline, cancel).await
+                }
+                .await;
+                let usage = Usage::of(&store, &self.config);
+                let outcome =
+                    command_outcome(result.map(|()| true), &stdout, &stderr, &self.config);
+                (outcome, usage)
             }
         }
     }
 
-    async fn new_mapper(
-        &self,
-        pre: &wasmtime::component::InstancePre<ComponentState>,
-        map: &wasmtime::component::ComponentExportIndex,
-    ) -> Result<MapperInstance, RecordError> {
+    async fn run_mapper(
+        &mut self,
+        pre: &InstancePre<ComponentState>,
+        map: &ComponentExportIndex,
+        record: &RecordRef<'_>,
+        cancel: &CancelToken,
+    ) -> (Outcome, Usage) {
+        let config = self.config.clone();
+        let limits = &config.limits;
+        let reused = self.mapper.take().filter(|_| !config.fresh_instances());
+        let mut mapper = match reused {
+            Some(mapper) => mapper,
+            None => match self.mapper_store(record.index) {
+                Ok(mapper) => mapper,
+                Err(error) => return (Err(error), Usage::default()),
+            },
+        };
+        // The instance is made (start functions run) inside the same race
+        // and under the same limits as the call: that time, fuel and memory
+        // count against the first record.
+        let result = async {
+            let deadline = arm(&mut mapper.store, limits, cancel)?;
+            let call = async {
+                let func = match mapper.map {
+                    Some(func) => func,
+                    None => {
+                        let instance = pre.instantiate_async(&mut mapper.store).await?;
+                        let func = instance.get_func(&mut mapper.store, map).ok_or_else(|| {
+                            wasmtime::format_err!("the mapper's `map` export is missing")
+                        })?;
+                        func.typed::<(&[u8],), (Result<GuestBytes, GuestText>,)>(&mapper.store)?;
+                        mapper.map = Some(func);
+                        func
+                    }
+                };
+                // SAFETY: `func` was checked against exactly this signature
+                // with `Func::typed` when the instance was made; skipping
+                // that check on every call is what this saves.
+                let typed: MapFunc<'_> = unsafe { TypedFunc::new_unchecked(func) };
+                set_output_cap(limits.max_output);
+                typed.call_async(&mut mapper.store, (record.bytes,)).await
+            };
+            race(call, limits.timeout, deadline, cancel).await
+        }
+        .await;
+        let usage = Usage::of(&mapper.store, &config);
+        let stderr = mapper.stderr.take();
+        mapper.stdout.clear();
+        let outcome = match result {
+            Ok((Ok(GuestBytes::Bytes(output)),)) => Ok(output),
+            Ok((Ok(GuestBytes::TooLong(len)),)) => {
+                // Nothing of it was copied; the instance goes, as after any
+                // limit.
+                return (Err(output_too_large(len, limits.max_output)), usage);
+            }
+            Ok((Err(text),)) => Err(guest_err(&text.prefix, text.len)),
+            // A trap or a stop leaves the store unusable: it is dropped,
+            // and the next record gets a new instance.
+            Err(error) => return (Err(classify(&error, limits, &stderr, false)), usage),
+        };
+        self.mapper = Some(mapper);
+        (outcome, usage)
+    }
+
+    /// A new store for a mapper instance, with its stdio captured.
+    fn mapper_store(&self, index: u64) -> Result<MapperInstance, RecordError> {
         let stdout = Capture::tail();
         let stderr = Capture::tail();
-        let mut builder = self
-            .config
-            .grants
-            .wasi_builder(&self.plugin.program_name())
-            .map_err(|e| classify(&e, &self.config.limits, b""))?;
+        let mut builder = self.wasi_builder(index)?;
         builder.stdout(stdout.clone()).stderr(stderr.clone());
-        let mut store = new_store(
+        let store = new_store(
             self.plugin.engine().wasmtime(),
             builder.build(),
             &self.config.limits,
-            &self.cancel,
         );
-        // Instantiation runs guest code (start functions, data init): it
-        // counts against the first record's limits.
-        arm(&mut store, &self.config.limits).map_err(|e| classify(&e, &self.config.limits, b""))?;
-        let limits = &self.config.limits;
-        let instance = pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| classify(&e, limits, &stderr.take()))?;
-        let map = instance
-            .get_func(&mut store, map)
-            .ok_or_else(|| wasmtime::format_err!("the mapper's `map` export is missing"))
-            .and_then(|func| {
-                func.typed::<(&[u8],), (Result<Vec<u8>, String>,)>(&store)
-                    .map(|_| func)
-            })
-            .map_err(|e| classify(&e, limits, b""))?;
         Ok(MapperInstance {
             store,
-            map,
+            map: None,
             stderr,
             stdout,
         })
     }
 
-    async fn run_mapper(
-        &mut self,
-        pre: &wasmtime::component::InstancePre<ComponentState>,
-        map: &wasmtime::component::ComponentExportIndex,
-        record: &[u8],
-        cancelled: Pin<&mut (dyn Future<Output = ()> + '_)>,
-    ) -> Outcome {
-        let limits = self.config.limits.clone();
-        let mut mapper = match self.mapper.take() {
-            Some(mapper) => mapper,
-            None => self.new_mapper(pre, map).await?,
-        };
-        let result = async {
-            let deadline = arm(&mut mapper.store, &limits)?;
-            let func = mapper.map_func();
-            let call = func.call_async(&mut mapper.store, (record,));
-            race(call, limits.timeout, deadline, cancelled).await
-        }
-        .await;
-        let stderr = mapper.stderr.take();
-        mapper.stdout.clear();
-        let outcome = match result {
-            Ok((Ok(output),)) => check_output(output, limits.max_output),
-            Ok((Err(message),)) => Err(guest_err(message)),
-            Err(error) => {
-                // A trap or a stop leaves the store unusable: drop it and
-                // build a new instance for the next record.
-                return Err(classify(&error, &limits, &stderr));
-            }
-        };
-        if !self.config.isolate {
-            self.mapper = Some(mapper);
-        }
-        outcome
-    }
-
-    async fn run_command_component(
-        &mut self,
-        pre: &wasmtime_wasi::p2::bindings::CommandPre<ComponentState>,
-        record: &[u8],
-        cancelled: Pin<&mut (dyn Future<Output = ()> + '_)>,
-    ) -> Outcome {
-        let limits = &self.config.limits;
-        let (mut store, stdout, stderr) = self.command_store(record, |b| b.build())?;
-        let result = async {
-            let deadline = arm(&mut store, limits)?;
-            let run = async {
-                let command = pre.instantiate_async(&mut store).await?;
-                command.wasi_cli_run().call_run(&mut store).await
-            };
-            race(run, limits.timeout, deadline, cancelled).await
-        }
-        .await;
-        command_outcome(result.map(|r| r.is_ok()), stdout, stderr, limits)
-    }
-
-    async fn run_command_module(
-        &mut self,
-        pre: &wasmtime::InstancePre<crate::host::ModuleState>,
-        record: &[u8],
-        cancelled: Pin<&mut (dyn Future<Output = ()> + '_)>,
-    ) -> Outcome {
-        let limits = &self.config.limits;
-        let (mut store, stdout, stderr) = self.command_store(record, |b| b.build_p1())?;
-        let result = async {
-            let deadline = arm(&mut store, limits)?;
-            let run = async {
-                let instance = pre.instantiate_async(&mut store).await?;
-                let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-                start.call_async(&mut store, ()).await
-            };
-            race(run, limits.timeout, deadline, cancelled).await
-        }
-        .await;
-        command_outcome(result.map(|()| true), stdout, stderr, limits)
-    }
-
     /// A fresh store for one command run: the record on stdin, stdout
-    /// captured whole (up to the output cap), stderr's tail captured.
+    /// captured whole up to the output cap, stderr's tail captured.
     /// `build` makes the WASI context of the plugin's kind.
     fn command_store<W: Send + 'static>(
         &self,
-        record: &[u8],
+        record: &RecordRef<'_>,
         build: impl FnOnce(&mut WasiCtxBuilder) -> W,
     ) -> Result<(Store<HostState<W>>, Capture, Capture), RecordError> {
-        let limits = &self.config.limits;
-        let stdout = Capture::whole(limits.max_output);
+        let stdout = Capture::whole(self.config.limits.max_output);
         let stderr = Capture::tail();
-        let mut builder = self
-            .config
-            .grants
-            .wasi_builder(&self.plugin.program_name())
-            .map_err(|e| classify(&e, limits, b""))?;
+        let mut builder = self.wasi_builder(record.index)?;
         builder
-            .stdin(MemoryInputPipe::new(record.to_vec()))
+            .stdin(MemoryInputPipe::new((record.shared)()))
             .stdout(stdout.clone())
             .stderr(stderr.clone());
         let store = new_store(
             self.plugin.engine().wasmtime(),
             build(&mut builder),
-            limits,
-            &self.cancel,
+            &self.config.limits,
         );
         Ok((store, stdout, stderr))
+    }
+
+    fn wasi_builder(&self, index: u64) -> Result<WasiCtxBuilder, RecordError> {
+        self.wasi.builder(index).map_err(|e| {
+            RecordError::new(
+                ErrorKind::Trap,
+                format!(
+                    "cannot set up the guest's WASI context: {}",
+                    crate::error::one_line(e.as_ref())
+                ),
+            )
+        })
+    }
+}
+
+/// What a record used.
+#[derive(Debug, Default, Clone, Copy)]
+struct Usage {
+    fuel: Option<u64>,
+    memory: u64,
+}
+
+impl Usage {
+    fn of<W>(store: &Store<HostState<W>>, config: &Config) -> Self {
+        if !config.stats {
+            return Usage::default();
+        }
+        Usage {
+            fuel: fuel_used(store, &config.limits),
+            memory: store.data().limiter.memory_bytes(),
+        }
     }
 }
 
@@ -292,66 +301,23 @@ impl WorkerState {
 /// failure status without a code, `Err` a trap or an `exit(n)`.
 fn command_outcome(
     result: wasmtime::Result<bool>,
-    stdout: Capture,
-    stderr: Capture,
-    limits: &crate::limits::Limits,
+    stdout: &Capture,
+    stderr: &Capture,
+    config: &Config,
 ) -> Outcome {
+    let limits = &config.limits;
     match result {
-        Ok(true) => check_output(stdout.take(), limits.max_output),
+        Ok(true) => Ok(stdout.take()),
         Ok(false) => Err(guest_exit(1, &stderr.take())),
         Err(error) => match error.downcast_ref::<wasmtime_wasi::I32Exit>() {
-            Some(exit) if exit.0 == 0 => check_output(stdout.take(), limits.max_output),
-            _ => Err(classify(&error, limits, &stderr.take())),
+            Some(exit) if exit.0 == 0 => Ok(stdout.take()),
+            _ => Err(classify(&error, limits, &stderr.take(), true)),
         },
     }
 }
 
-/// The output, unless it is larger than the cap.
-fn check_output(output: Vec<u8>, max_output: Option<u64>) -> Outcome {
-    match max_output {
-        Some(limit) if output.len() as u64 > limit => Err(RecordError::new(
-            ErrorKind::Output,
-            format!(
-                "output limit exceeded: {} bytes (limit {limit})",
-                output.len()
-            ),
-        )),
-        _ => Ok(output),
-    }
-}
-
-/// Runs `call` until it finishes, the record's time runs out, or the run
-/// is cancelled, whichever comes first. The timer here catches guests
-/// blocked in host calls; compute-bound guests are stopped from inside by
-/// the epoch callback, with the same deadline.
-///
-/// Most calls never wait on the host: they finish on their first poll,
-/// and skip the timer and the cancel future altogether.
-async fn race<T>(
-    call: impl Future<Output = wasmtime::Result<T>>,
-    timeout: Option<Duration>,
-    deadline: Option<Instant>,
-    cancelled: Pin<&mut (dyn Future<Output = ()> + '_)>,
-) -> wasmtime::Result<T> {
-    let mut call = std::pin::pin!(call);
-    let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
-    if let Poll::Ready(result) = first {
-        return result;
-    }
-    let deadline = deadline.map(tokio::time::Instant::from_std);
-    tokio::select! {
-        biased;
-        result = call => result,
-        () = cancelled => Err(wasmtime::Error::new(Stopped::Interrupted)),
-        () = sleep_until(deadline), if deadline.is_some() => {
-            Err(wasmtime::Error::new(Stopped::Timeout(timeout.unwrap_or_default())))
-        }
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
+impl RecordStats {
+    fn new(wall: Duration, fuel: Option<u64>, memory: u64) -> Self {
+        RecordStats { wall, fuel, memory }
     }
 }

@@ -134,3 +134,72 @@ pub fn kinds(values: &[serde_json::Value]) -> Vec<(u64, String)> {
         })
         .collect()
 }
+
+/// Waits for the child `pid`; returns its exit code and peak RSS in KiB.
+pub fn wait_with_rusage(pid: u32) -> (i32, i64) {
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid as i32);
+    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+}
+
+/// A finished child: exit code, peak RSS and what it wrote to stderr.
+pub struct Measured {
+    pub code: i32,
+    pub max_rss_kib: i64,
+    pub stderr: String,
+    pub elapsed: std::time::Duration,
+}
+
+/// Runs sandmap with `args`, stdin from `input`, stdout to `output` (or
+/// discarded), and measures its peak RSS. Kills it and fails after
+/// `limit`.
+pub fn measure(
+    args: &[&str],
+    input: &Path,
+    output: Option<&Path>,
+    limit: std::time::Duration,
+) -> Measured {
+    let stdout = match output {
+        Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+        None => Stdio::null(),
+    };
+    let started = std::time::Instant::now();
+    let mut child = sandmap()
+        .args(args)
+        .stdin(std::fs::File::open(input).unwrap())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sandmap");
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            if unsafe { libc::kill(pid as i32, 0) } != 0 {
+                return false;
+            }
+        }
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        true
+    });
+    let (code, max_rss_kib) = wait_with_rusage(pid);
+    let elapsed = started.elapsed();
+    std::mem::forget(child);
+    let stderr = reader.join().unwrap();
+    let killed = watchdog.join().unwrap_or(false);
+    assert!(
+        !killed,
+        "sandmap {args:?} ran past {limit:?} and was killed; stderr: {stderr}"
+    );
+    Measured {
+        code,
+        max_rss_kib,
+        stderr,
+        elapsed,
+    }
+}

@@ -1,6 +1,6 @@
 //! The command line, as clap structs. `///` comments here are the
 //! `--help` text. Nothing outside `cli/` sees these types: `run.rs` turns
-//! them into the library's plain [`sandmap::RunConfig`].
+//! them into calls on the library's [`sandmap::PoolBuilder`].
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -37,8 +37,9 @@ pub struct LoadArgs {
     #[arg(long)]
     pub allow_precompiled: bool,
 
-    /// Where compiled plugins are cached [default: $XDG_CACHE_HOME/sandmap
-    /// or ~/.cache/sandmap; $SANDMAP_CACHE_DIR overrides].
+    /// Where compiled plugins are cached [default: $SANDMAP_CACHE_DIR,
+    /// $XDG_CACHE_HOME/sandmap or ~/.cache/sandmap]. Entries are
+    /// authenticated with a key of yours, so planted files are never loaded.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 
@@ -84,6 +85,10 @@ pub struct CompileArgs {
     /// compiled without it cannot enforce a fuel budget, and the reverse).
     #[arg(long)]
     pub fuel: bool,
+
+    /// Compile for --deterministic runs (canonical NaNs).
+    #[arg(long)]
+    pub deterministic: bool,
 }
 
 /// How results are written.
@@ -111,13 +116,14 @@ pub struct RunArgs {
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
 
-    /// Write results to FILE instead of standard output.
+    /// Write results to FILE instead of standard output (`-`: standard
+    /// output). FILE may not be the input or the plugin.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
     /// Worker threads [default: available cores].
-    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub jobs: Option<u32>,
+    #[arg(short, long, value_name = "N", value_parser = parse_jobs)]
+    pub jobs: Option<usize>,
 
     /// Records are separated by NUL bytes instead of newlines.
     #[arg(short = '0', long)]
@@ -136,16 +142,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
 
-    /// Cap on each instance's linear memory, e.g. 64MiB.
+    /// Cap on an instance's memories and tables, all added up, e.g.
+    /// 64MiB [default: 1GiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_memory: Option<u64>,
 
-    /// Cap on each record's output, e.g. 1MiB.
+    /// Cap on each record's output, checked before it is copied out of the
+    /// plugin, e.g. 1MiB [default: 64MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_output: Option<u64>,
 
     /// The longest record read from INPUT; a longer one stops the run
-    /// (exit 2) after the results before it [default: 1GiB].
+    /// (exit 2) after the results before it [default: 64MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_record: Option<u64>,
 
@@ -163,6 +171,12 @@ pub struct RunArgs {
     /// path) (repeatable).
     #[arg(long = "dir", value_name = "HOSTDIR[::GUESTDIR]")]
     pub dirs: Vec<String>,
+
+    /// Host directory the plugin may read AND write (create, change,
+    /// rename, remove files), at GUESTDIR (repeatable). Records running in
+    /// parallel share it with no locking.
+    #[arg(long = "dir-rw", value_name = "HOSTDIR[::GUESTDIR]")]
+    pub dirs_rw: Vec<String>,
 
     /// Stop at the first failed record.
     #[arg(long)]
@@ -186,7 +200,23 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     if duration.is_zero() {
         return Err("must be more than zero".into());
     }
+    if duration > sandmap::MAX_TIMEOUT {
+        return Err(format!(
+            "must be at most {}",
+            humantime::format_duration(sandmap::MAX_TIMEOUT)
+        ));
+    }
     Ok(duration)
+}
+
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    let jobs: usize = text
+        .parse()
+        .map_err(|_| format!("not a number of workers (1 to {})", sandmap::MAX_JOBS))?;
+    if jobs == 0 || jobs > sandmap::MAX_JOBS {
+        return Err(format!("must be from 1 to {}", sandmap::MAX_JOBS));
+    }
+    Ok(jobs)
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -203,6 +233,9 @@ mod tests {
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("300000000000y").is_err());
+        assert!(parse_jobs("0").is_err());
+        assert_eq!(parse_jobs("3"), Ok(3));
         assert_eq!(parse_size("64MiB"), Ok(64 << 20));
         assert_eq!(parse_size("1000"), Ok(1000));
         assert!(parse_size("lots").is_err());

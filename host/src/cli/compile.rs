@@ -1,31 +1,26 @@
 //! `sandmap compile`: ahead-of-time compilation to a `.cwasm` file.
 
 use anyhow::Context;
-use sandmap::{Engine, EngineOptions, PoolingOptions};
+use sandmap::Pool;
 
 use super::args::CompileArgs;
 use super::exit::Exit;
-use super::run::Unusable;
 
-/// Runs `sandmap compile`.
+/// Runs `sandmap compile`, with the engine settings `run` uses, so that
+/// the result loads there (with the same `--fuel` and `--deterministic`).
 ///
 /// # Errors
-/// [`Unusable`] when the plugin is not valid; an I/O error when the output
-/// cannot be written.
+/// When the plugin is not valid; an I/O error when the output cannot be
+/// written.
 pub fn compile(args: CompileArgs) -> anyhow::Result<Exit> {
-    // The same engine settings `run` uses, so that the result loads there.
-    let options = EngineOptions {
-        fuel: args.fuel,
-        pooling: Some(PoolingOptions {
-            concurrent_instances: 1,
-            max_memory: None,
-        }),
-    };
-    let engine = Engine::new(&options).map_err(|e| Unusable(e.to_string()))?;
-    let bytes = std::fs::read(&args.plugin)
-        .map_err(|e| Unusable(format!("cannot read plugin {}: {e}", args.plugin.display())))?;
-    let code =
-        sandmap::precompile(&engine, &args.plugin, &bytes).map_err(|e| Unusable(e.to_string()))?;
+    let mut builder = Pool::builder(&args.plugin).jobs(1);
+    if args.fuel {
+        builder = builder.fuel(u64::MAX);
+    }
+    if args.deterministic {
+        builder = builder.deterministic(0);
+    }
+    let code = builder.precompile()?;
     std::fs::write(&args.output, code)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     Ok(Exit::Success)

@@ -19,6 +19,7 @@ pub use exit::Exit;
 /// Parses the command line, runs it, and says how to exit. Errors are
 /// printed here, on one line each.
 pub fn main() -> Exit {
+    quiet_panics();
     let cli = match args::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -41,8 +42,11 @@ pub fn main() -> Exit {
     }
 }
 
+/// Tells an error that ended a command on one line, and exits 2: bad
+/// arguments, a plugin or input that cannot be loaded or read, output that
+/// cannot be written. A closed pipe on the output is no error: the reader
+/// has what it wanted.
 fn report_error(error: &anyhow::Error) -> Exit {
-    // A closed pipe on our output means the reader has what it wanted.
     let broken_pipe = error.chain().any(|cause| {
         cause
             .downcast_ref::<std::io::Error>()
@@ -51,11 +55,38 @@ fn report_error(error: &anyhow::Error) -> Exit {
     if broken_pipe {
         return Exit::Success;
     }
-    let message = escape::for_terminal(&format!("{error:#}"));
-    let _ = writeln!(std::io::stderr().lock(), "sandmap: error: {message}");
-    if error.chain().any(|c| c.is::<run::Unusable>()) {
-        Exit::Usage
-    } else {
-        Exit::RecordsFailed
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
     }
+    let message = escape::for_terminal(&message);
+    let _ = writeln!(std::io::stderr().lock(), "sandmap: error: {message}");
+    Exit::Usage
+}
+
+/// A panic is a bug in sandmap: one line that says so, not a backtrace.
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "sandmap: internal error (a bug, please report it): {}{place}",
+            escape::for_terminal(&message)
+        );
+    }));
 }

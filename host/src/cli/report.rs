@@ -6,7 +6,10 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sandmap::ErrorKind;
+use sandmap::{ErrorKind, RecordError};
+
+use super::args::Format;
+use super::escape::for_terminal;
 
 /// Counts of a run, and its progress bar.
 pub struct Report {
@@ -17,12 +20,14 @@ pub struct Report {
     /// Whether the summary is printed even when nothing went wrong.
     always_summarize: bool,
     quiet: bool,
+    /// Raw output: failures are told on stderr, one line each.
+    raw: bool,
 }
 
 impl Report {
     /// A report; the progress bar and the summary of a clean run appear
     /// only when stderr is a terminal.
-    pub fn new(quiet: bool) -> Self {
+    pub fn new(quiet: bool, format: Format) -> Self {
         let terminal = std::io::stderr().is_terminal();
         let bar = (terminal && !quiet).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
@@ -47,6 +52,7 @@ impl Report {
             bar,
             always_summarize: terminal,
             quiet,
+            raw: format == Format::Raw,
         }
     }
 
@@ -56,12 +62,36 @@ impl Report {
         self.tick();
     }
 
-    /// Counts a failed record.
-    pub fn failed(&mut self, kind: ErrorKind) {
+    /// Whether [`Report::failed`] prints a line for `error`: in raw mode,
+    /// for every failure but records a stop left unfinished (those are
+    /// counted in the summary, not listed one by one).
+    pub fn will_print(&self, error: &RecordError) -> bool {
+        self.raw && error.kind != ErrorKind::Interrupted
+    }
+
+    /// Counts a failed record, and in raw mode tells it on stderr.
+    pub fn failed(&mut self, index: u64, error: &RecordError) {
+        if self.will_print(error) {
+            let line = format!("sandmap: record {index}: {}", for_terminal(&error.message));
+            self.println(&line);
+        }
+        let kind = error.kind;
         *self.failed.entry(kind).or_default() += 1;
         self.tick();
         if let Some(bar) = &self.bar {
             bar.set_message(format!("{} failed", self.failed_total()));
+        }
+    }
+
+    /// One whole line on stderr, without tearing the progress bar.
+    fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
         }
     }
 

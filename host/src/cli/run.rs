@@ -1,71 +1,73 @@
-//! `sandmap run`: turn the arguments into a run, stream the results out.
+//! `sandmap run`: turn the arguments into a pool, stream the results out.
 
 use std::fs::File;
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use sandmap::{
-    CompileCache, DirGrant, Engine, Grants, Limits, LoadOptions, Order, Plugin, Pool, RunConfig,
-    TryNext,
-};
+use sandmap::{DirGrant, Order, Pool, PoolBuilder, TryNext};
 
 use super::args::{LoadArgs, RunArgs};
 use super::exit::Exit;
 use super::output::Sink;
 use super::report::Report;
-use super::signals::{SignalWatch, name};
-
-/// A failure before any record ran: exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Unusable(pub String);
+use super::signals::SignalWatch;
 
 /// Runs `sandmap run`.
 ///
 /// # Errors
-/// [`Unusable`] (in the chain) for bad arguments, plugins and inputs; an
-/// I/O error for output that cannot be written.
+/// Bad arguments, a plugin or input that cannot be loaded or read, output
+/// that cannot be written: all exit 2 (a closed pipe exits quietly).
 pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
-    let config = run_config(&args).map_err(|e| Unusable(e.to_string()))?;
-    let input = open_input(args.input.as_deref()).map_err(|e| Unusable(format!("{e:#}")))?;
-    let engine = Engine::new(&config.engine_options()).map_err(|e| Unusable(e.to_string()))?;
-    let plugin = load_plugin(&engine, &args.plugin, &args.load)?;
-    let pool = Pool::new(plugin, config).map_err(|e| Unusable(e.to_string()))?;
+    // First, so that Ctrl-C during a long compile ends the process cleanly.
+    let signals = SignalWatch::start().context("cannot install signal handlers")?;
+    let output_path = args.output.as_deref().filter(|p| p.as_os_str() != "-");
+    check_output_path(output_path, args.input.as_deref(), &args.plugin)?;
+    let pool = with_load_args(builder(&args)?, &args.load).build()?;
+    let input = open_input(args.input.as_deref())?;
     // Only now, with everything loaded, may the output file be created.
-    let terminal = args.output.is_none() && std::io::stdout().is_terminal();
-    let output = open_output(args.output.as_deref()).map_err(|e| Unusable(format!("{e:#}")))?;
+    let terminal = output_path.is_none() && std::io::stdout().is_terminal();
+    let output = open_output(output_path)?;
 
-    let delimiter = if args.null { 0 } else { b'\n' };
+    let delimiter = pool.config().delimiter;
     let mut sink = Sink::new(output, args.format, delimiter, terminal);
-    let mut report = Report::new(args.quiet);
-    let mut results = pool.map_reader(input, delimiter);
+    let mut report = Report::new(args.quiet, args.format);
+    let mut results = pool.map_reader(input);
     let cancel = results.cancel_token();
-    let signals = SignalWatch::start(cancel.clone()).context("cannot install signal handlers")?;
+    signals.watch(cancel.clone());
 
     let mut failed_fast = false;
+    let mut run_error = None;
     loop {
-        let result = match results.try_next() {
-            TryNext::Ready(result) => result,
+        let next = match results.try_next() {
+            TryNext::Ready(next) => next,
             TryNext::Done => break,
-            TryNext::Pending => {
+            _ => {
                 // Nothing ready: show what we have before waiting.
-                sink.flush()?;
+                sink.flush().map_err(output_error)?;
                 match results.next() {
-                    Some(result) => result,
+                    Some(next) => next,
                     None => break,
                 }
+            }
+        };
+        let result = match next {
+            Ok(result) => result,
+            Err(error) => {
+                run_error = Some(error);
+                break;
             }
         };
         match &result.outcome {
             Ok(output) => {
                 report.ok();
-                sink.ok(result.index, output)?;
+                sink.ok(&result, output).map_err(output_error)?;
             }
             Err(error) => {
-                report.failed(error.kind);
-                sink.error(result.index, error)?;
-                if args.fail_fast {
+                sink.error(&result, error, &mut report)
+                    .map_err(output_error)?;
+                if args.fail_fast && error.kind != sandmap::ErrorKind::Interrupted {
+                    // Nothing after the first failure is written.
                     failed_fast = true;
                     cancel.cancel();
                     break;
@@ -73,14 +75,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
             }
         }
     }
-    sink.flush()?;
-    let input_error = results.input_error();
+    sink.flush().map_err(output_error)?;
     drop(results);
 
-    report.finish(signals.received().map(name));
+    report.finish(signals.received());
     signals.finish();
-    if let Some(error) = input_error {
-        bail!(Unusable(format!("error reading input: {error}")));
+    if let Some(error) = run_error {
+        return Err(anyhow::Error::new(error));
     }
     Ok(if failed_fast || report.failed_total() > 0 {
         Exit::RecordsFailed
@@ -89,60 +90,109 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
     })
 }
 
-/// Loads the plugin at `path` as `load` says.
-///
-/// # Errors
-/// [`Unusable`], with the one line that says why.
-pub fn load_plugin(engine: &Engine, path: &Path, load: &LoadArgs) -> Result<Plugin, Unusable> {
-    let cache = match (&load.cache_dir, load.no_cache) {
-        (_, true) => None,
-        (Some(dir), false) => Some(CompileCache::new(dir)),
-        (None, false) => CompileCache::default_dir().map(CompileCache::new),
-    };
-    let options = LoadOptions {
-        allow_precompiled: load.allow_precompiled,
-        cache,
-    };
-    Plugin::load(engine, path, options).map_err(|e| Unusable(e.to_string()))
-}
-
 /// The library's view of the arguments.
-fn run_config(args: &RunArgs) -> anyhow::Result<RunConfig> {
-    let mut env = Vec::new();
-    for spec in &args.env {
-        env.push(match spec.split_once('=') {
-            Some((key, value)) if !key.is_empty() => (key.to_string(), value.to_string()),
-            Some(_) => bail!("--env {spec}: expected KEY=VALUE"),
-            None => {
-                let value = std::env::var(spec)
-                    .with_context(|| format!("--env {spec}: not set in sandmap's environment"))?;
-                (spec.clone(), value)
-            }
-        });
-    }
-    Ok(RunConfig {
-        jobs: args.jobs.map_or(0, |j| j as usize),
-        limits: Limits {
-            fuel: args.fuel,
-            timeout: args.timeout,
-            max_memory: args.max_memory,
-            max_output: args.max_output,
-        },
-        grants: Grants {
-            env,
-            dirs: args.dirs.iter().map(|d| DirGrant::parse(d)).collect(),
-            args: args.args.clone(),
-        },
-        isolate: args.isolate,
-        max_record: args
-            .max_record
-            .map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
-        order: if args.unordered {
+fn builder(args: &RunArgs) -> anyhow::Result<PoolBuilder> {
+    let mut builder = Pool::builder(&args.plugin)
+        .args(args.args.iter().cloned())
+        .isolate(args.isolate)
+        .delimiter(if args.null { 0 } else { b'\n' })
+        .order(if args.unordered {
             Order::Completion
         } else {
             Order::Input
-        },
-    })
+        });
+    if let Some(jobs) = args.jobs {
+        builder = builder.jobs(jobs);
+    }
+    if let Some(fuel) = args.fuel {
+        builder = builder.fuel(fuel);
+    }
+    if let Some(timeout) = args.timeout {
+        builder = builder.timeout(timeout);
+    }
+    if let Some(bytes) = args.max_memory {
+        builder = builder.max_memory(bytes);
+    }
+    if let Some(bytes) = args.max_output {
+        builder = builder.max_output(bytes);
+    }
+    if let Some(bytes) = args.max_record {
+        builder = builder.max_record(bytes);
+    }
+    for spec in &args.env {
+        let (key, value) = match spec.split_once('=') {
+            Some((key, value)) if !key.is_empty() => (key.to_string(), value.to_string()),
+            Some(_) => bail!("--env {spec}: expected KEY=VALUE"),
+            None => {
+                let value = std::env::var_os(spec)
+                    .with_context(|| format!("--env {spec}: not set in sandmap's environment"))?;
+                let value = value
+                    .into_string()
+                    .map_err(|_| anyhow::anyhow!("--env {spec}: its value is not UTF-8"))?;
+                (spec.clone(), value)
+            }
+        };
+        builder = builder.env(key, value);
+    }
+    for spec in &args.dirs {
+        builder = builder.dir(spec.parse::<DirGrant>()?);
+    }
+    for spec in &args.dirs_rw {
+        let grant = spec.parse::<DirGrant>()?;
+        builder = builder.dir(DirGrant::writable(grant.host, grant.guest));
+    }
+    Ok(builder)
+}
+
+/// Applies the plugin-loading arguments (compile cache, precompiled code).
+pub fn with_load_args(builder: PoolBuilder, load: &LoadArgs) -> PoolBuilder {
+    let cache = match (&load.cache_dir, load.no_cache) {
+        (_, true) => None,
+        // An explicit directory is the user's choice: relative to here.
+        (Some(dir), false) => std::path::absolute(dir)
+            .ok()
+            .and_then(|dir| sandmap::CompileCache::new(dir).ok()),
+        (None, false) => sandmap::CompileCache::user_default(),
+    };
+    let builder = builder.allow_precompiled(load.allow_precompiled);
+    match cache {
+        Some(cache) => builder.cache(cache),
+        None => builder,
+    }
+}
+
+/// Refuses an output file that is the input or the plugin (writing it
+/// would destroy what is being read), as `cat` does.
+fn check_output_path(
+    output: Option<&Path>,
+    input: Option<&Path>,
+    plugin: &Path,
+) -> anyhow::Result<()> {
+    let Some(output) = output else { return Ok(()) };
+    let input = input.filter(|p| p.as_os_str() != "-");
+    for (what, other) in [("input", input), ("plugin", Some(plugin))] {
+        if let Some(other) = other {
+            if same_file(output, other) {
+                bail!(
+                    "output {} is the {what} file: writing it would destroy what is being read",
+                    output.display()
+                );
+            }
+        }
+    }
+    if output.is_dir() {
+        bail!("output {} is a directory", output.display());
+    }
+    Ok(())
+}
+
+/// Whether two paths name the same existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 fn open_input(path: Option<&Path>) -> anyhow::Result<Box<dyn Read + Send>> {
@@ -162,18 +212,35 @@ fn open_input(path: Option<&Path>) -> anyhow::Result<Box<dyn Read + Send>> {
 
 fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
     match path {
-        None => {
-            let stdout = std::io::stdout();
-            if stdout.is_terminal() {
-                Ok(Box::new(stdout))
-            } else {
-                Ok(Box::new(stdout.lock()))
-            }
-        }
+        None => Ok(Box::new(std::io::stdout().lock())),
         Some(path) => {
             let file = File::create(path)
                 .with_context(|| format!("cannot create output {}", path.display()))?;
             Ok(Box::new(file))
         }
+    }
+}
+
+/// An error writing the output, told apart from a failed record.
+fn output_error(error: std::io::Error) -> anyhow::Error {
+    anyhow::Error::new(error).context("cannot write the output")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn output_may_not_be_the_input_or_the_plugin() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.txt");
+        std::fs::write(&input, b"x\n").unwrap();
+        let plugin = PathBuf::from("/dev/null");
+        let via_dot = dir.path().join(".").join("in.txt");
+        assert!(check_output_path(Some(&via_dot), Some(&input), &plugin).is_err());
+        assert!(check_output_path(Some(&plugin), Some(&input), &plugin).is_err());
+        assert!(check_output_path(Some(&dir.path().join("out")), Some(&input), &plugin).is_ok());
+        assert!(check_output_path(Some(dir.path()), None, &plugin).is_err());
     }
 }

@@ -1,0 +1,166 @@
+//! Finding a plugin's entry point and linking the sandbox's WASI to it,
+//! once, ahead of every instance.
+
+use wasmtime::component::types::{ComponentFunc, ComponentItem};
+use wasmtime::component::{Component, Type};
+use wasmtime::{FuncType, Module};
+use wasmtime_wasi::p2::bindings::CommandPre;
+
+use super::load::Code;
+use super::{Compiled, MAPPER_INTERFACE};
+use crate::engine::Engine;
+use crate::error::{LoadError, WasmError};
+use crate::host::{ComponentState, ModuleState};
+
+/// The function of [`MAPPER_INTERFACE`] sandmap calls once per record.
+const MAPPER_FUNCTION: &str = "map";
+/// The interface (any 0.2.x version) a command component exports.
+const COMMAND_INTERFACE_PREFIX: &str = "wasi:cli/run@0.2";
+
+/// Links `code`, returning its pre-instantiated form, its imports and its
+/// exports.
+pub(super) fn link(
+    engine: &Engine,
+    name: &str,
+    code: &Code,
+) -> Result<(Compiled, Vec<String>, Vec<String>), LoadError> {
+    let wasm = engine.wasmtime();
+    match code {
+        Code::Component(component) => {
+            let ty = component.component_type();
+            let imports = ty.imports(wasm).map(|(n, _)| n.to_string()).collect();
+            let exports = ty.exports(wasm).map(|(n, _)| n.to_string()).collect();
+            Ok((link_component(engine, name, component)?, imports, exports))
+        }
+        Code::Module(module) => {
+            let imports = module
+                .imports()
+                .map(|i| format!("{}#{}", i.module(), i.name()))
+                .collect();
+            let exports = module.exports().map(|e| e.name().to_string()).collect();
+            Ok((link_module(engine, name, module)?, imports, exports))
+        }
+    }
+}
+
+fn link_component(
+    engine: &Engine,
+    name: &str,
+    component: &Component,
+) -> Result<Compiled, LoadError> {
+    let wasm = engine.wasmtime();
+    let ty = component.component_type();
+    let mut linker = wasmtime::component::Linker::<ComponentState>::new(wasm);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
+    let link_error = |e| LoadError::Link {
+        name: name.to_string(),
+        source: WasmError::new(e),
+    };
+    let no_entry = |what: String| LoadError::NoEntryPoint {
+        name: name.to_string(),
+        what,
+    };
+
+    if let Some(ComponentItem::ComponentInstance(mapper)) =
+        ty.get_export(wasm, MAPPER_INTERFACE).map(|e| e.ty)
+    {
+        let func = match mapper.get_export(wasm, MAPPER_FUNCTION).map(|e| e.ty) {
+            Some(ComponentItem::ComponentFunc(func)) => func,
+            _ => {
+                return Err(no_entry(format!(
+                    "exports `{MAPPER_INTERFACE}` without a `{MAPPER_FUNCTION}` function"
+                )));
+            }
+        };
+        if !has_mapper_signature(&func) {
+            return Err(no_entry(format!(
+                "`{MAPPER_INTERFACE}#{MAPPER_FUNCTION}` must have type \
+                 `func(input: list<u8>) -> result<list<u8>, string>`"
+            )));
+        }
+        let instance = component
+            .get_export_index(None, MAPPER_INTERFACE)
+            .ok_or_else(|| no_entry(format!("`{MAPPER_INTERFACE}` is not exported")))?;
+        let map = component
+            .get_export_index(Some(&instance), MAPPER_FUNCTION)
+            .ok_or_else(|| no_entry(format!("`{MAPPER_FUNCTION}` is not exported")))?;
+        let pre = linker.instantiate_pre(component).map_err(link_error)?;
+        return Ok(Compiled::Mapper { pre, map });
+    }
+
+    let is_command = ty
+        .exports(wasm)
+        .any(|(name, _)| name.starts_with(COMMAND_INTERFACE_PREFIX));
+    if is_command {
+        let pre = linker.instantiate_pre(component).map_err(link_error)?;
+        let pre = CommandPre::new(pre).map_err(link_error)?;
+        return Ok(Compiled::CommandComponent { pre });
+    }
+
+    let exports: Vec<String> = ty
+        .exports(wasm)
+        .map(|(name, _)| format!("`{name}`"))
+        .collect();
+    Err(no_entry(format!(
+        "the component exports neither `{MAPPER_INTERFACE}` (a mapper) nor `wasi:cli/run` \
+         (a command); it exports {}",
+        if exports.is_empty() {
+            "nothing".to_string()
+        } else {
+            exports.join(", ")
+        }
+    )))
+}
+
+fn link_module(engine: &Engine, name: &str, module: &Module) -> Result<Compiled, LoadError> {
+    let start = module
+        .exports()
+        .find(|e| e.name() == "_start")
+        .and_then(|e| e.ty().func().cloned());
+    let Some(start) = start else {
+        return Err(LoadError::NoEntryPoint {
+            name: name.to_string(),
+            what: "the core module exports no `_start` function: a core module plugin must be a \
+                   WASI command (build for wasm32-wasip1), or build a component for a mapper"
+                .to_string(),
+        });
+    };
+    if !FuncType::eq(&start, &FuncType::new(engine.wasmtime(), [], [])) {
+        return Err(LoadError::NoEntryPoint {
+            name: name.to_string(),
+            what: format!("`_start` must take and return nothing, but its type is `{start}`"),
+        });
+    }
+    let mut linker = wasmtime::Linker::<ModuleState>::new(engine.wasmtime());
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state| &mut state.wasi)
+        .map_err(engine_error)?;
+    let pre = linker
+        .instantiate_pre(module)
+        .map_err(|e| LoadError::Link {
+            name: name.to_string(),
+            source: WasmError::new(e),
+        })?;
+    Ok(Compiled::CommandModule { pre })
+}
+
+fn engine_error(e: wasmtime::Error) -> LoadError {
+    LoadError::Engine {
+        source: WasmError::new(e),
+    }
+}
+
+/// `func(input: list<u8>) -> result<list<u8>, string>`.
+fn has_mapper_signature(func: &ComponentFunc) -> bool {
+    let is_bytes = |ty: &Type| matches!(ty, Type::List(list) if list.ty() == Type::U8);
+    let params: Vec<Type> = func.params().map(|(_, ty)| ty).collect();
+    let results: Vec<Type> = func.results().collect();
+    let [param] = params.as_slice() else {
+        return false;
+    };
+    let [Type::Result(result)] = results.as_slice() else {
+        return false;
+    };
+    is_bytes(param)
+        && result.ok().as_ref().is_some_and(is_bytes)
+        && result.err() == Some(Type::String)
+}

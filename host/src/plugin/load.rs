@@ -1,0 +1,184 @@
+//! From bytes to compiled code: WebAssembly text is parsed, precompiled
+//! code is loaded only when allowed, and everything else is compiled (or
+//! found in the compile cache).
+
+use std::borrow::Cow;
+
+use wasmtime::component::Component;
+use wasmtime::{Module, Precompiled};
+
+use super::{LoadOptions, PluginSource};
+use crate::cache::CacheOutcome;
+use crate::engine::Engine;
+use crate::error::{LoadError, WasmError};
+
+/// Compiled code of either form.
+pub(super) enum Code {
+    Component(Component),
+    Module(Module),
+}
+
+/// Compiled code and what the cache did for it.
+pub(super) struct Loaded {
+    pub code: Code,
+    pub cache: Option<CacheOutcome>,
+}
+
+/// Compiles (or loads) `bytes`.
+pub(super) fn compile(
+    engine: &Engine,
+    source: &PluginSource,
+    bytes: &[u8],
+    options: &LoadOptions,
+) -> Result<Loaded, LoadError> {
+    let name = source.name();
+    let invalid = |e| LoadError::Invalid {
+        name: name.to_string(),
+        source: WasmError::new(e),
+    };
+    let wasm = engine.wasmtime();
+    if let Some(kind) = wasmtime::Engine::detect_precompiled(bytes) {
+        let named_cwasm = source
+            .file()
+            .is_none_or(|path| path.extension().is_some_and(|e| e == "cwasm"));
+        if !options.allow_precompiled || !named_cwasm {
+            return Err(LoadError::PrecompiledRefused {
+                name: name.to_string(),
+            });
+        }
+        // SAFETY: the caller allowed precompiled code, which says these
+        // bytes come from a trusted `sandmap compile`; wasmtime still checks
+        // the header and that they were compiled with these settings.
+        let code = match kind {
+            Precompiled::Component => {
+                Code::Component(unsafe { Component::deserialize(wasm, bytes) }.map_err(invalid)?)
+            }
+            Precompiled::Module => {
+                Code::Module(unsafe { Module::deserialize(wasm, bytes) }.map_err(invalid)?)
+            }
+        };
+        return Ok(Loaded { code, cache: None });
+    }
+    let binary = to_binary(name, bytes)?;
+    check_memory_minimums(name, &binary, engine.settings().max_memory)?;
+    let component = wasmparser::Parser::is_component(&binary);
+    let Some(cache) = &options.cache else {
+        let code = if component {
+            Code::Component(Component::from_binary(wasm, &binary).map_err(invalid)?)
+        } else {
+            Code::Module(Module::from_binary(wasm, &binary).map_err(invalid)?)
+        };
+        return Ok(Loaded { code, cache: None });
+    };
+    let (code, outcome) = if component {
+        let (code, outcome) = cache
+            .get_or_compile(
+                wasm,
+                "component",
+                &binary,
+                || Component::from_binary(wasm, &binary),
+                Component::serialize,
+                // SAFETY: the cache hands back only entries whose MAC proves
+                // this user's sandmap wrote them from these very bytes, with
+                // an engine of this configuration.
+                |code| unsafe { Component::deserialize(wasm, code) },
+            )
+            .map_err(invalid)?;
+        (Code::Component(code), outcome)
+    } else {
+        let (code, outcome) = cache
+            .get_or_compile(
+                wasm,
+                "module",
+                &binary,
+                || Module::from_binary(wasm, &binary),
+                Module::serialize,
+                // SAFETY: as for components above.
+                |code| unsafe { Module::deserialize(wasm, code) },
+            )
+            .map_err(invalid)?;
+        (Code::Module(code), outcome)
+    };
+    Ok(Loaded {
+        code,
+        cache: Some(outcome),
+    })
+}
+
+/// Compiles a plugin ahead of time, for loading later as precompiled code
+/// by an engine of the same settings.
+pub(crate) fn precompile(engine: &Engine, source: &PluginSource) -> Result<Vec<u8>, LoadError> {
+    let bytes = source.read()?;
+    let name = source.name();
+    if wasmtime::Engine::detect_precompiled(&bytes).is_some() {
+        return Err(LoadError::PrecompiledRefused {
+            name: name.to_string(),
+        });
+    }
+    let binary = to_binary(name, &bytes)?;
+    check_memory_minimums(name, &binary, engine.settings().max_memory)?;
+    let wasm = engine.wasmtime();
+    let compiled = if wasmparser::Parser::is_component(&binary) {
+        wasm.precompile_component(&binary)
+    } else {
+        wasm.precompile_module(&binary)
+    };
+    compiled.map_err(|e| LoadError::Invalid {
+        name: name.to_string(),
+        source: WasmError::new(e),
+    })
+}
+
+/// Binary wasm as is; WebAssembly text parsed to binary.
+fn to_binary<'a>(name: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, LoadError> {
+    if bytes.starts_with(b"\0asm") {
+        return Ok(bytes.into());
+    }
+    let not_wasm = || LoadError::NotWasm {
+        name: name.to_string(),
+    };
+    let text = std::str::from_utf8(bytes).map_err(|_| not_wasm())?;
+    let start = text.trim_start();
+    if !(start.starts_with('(') || start.starts_with(";;")) {
+        return Err(not_wasm());
+    }
+    wat::parse_str(text).map(Into::into).map_err(|mut e| {
+        e.set_path(name);
+        LoadError::Text {
+            name: name.to_string(),
+            message: e
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    })
+}
+
+/// Refuses a plugin one of whose memories starts larger than the memory
+/// cap: it could never run a record, and wasmtime would report it as an
+/// unsupported module rather than as what it is.
+fn check_memory_minimums(name: &str, binary: &[u8], max_memory: u64) -> Result<(), LoadError> {
+    let mut total: u64 = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(binary) {
+        // Malformed input is left for wasmtime to report in full.
+        let Ok(wasmparser::Payload::MemorySection(memories)) = payload else {
+            continue;
+        };
+        for memory in memories.into_iter().flatten() {
+            let page = memory
+                .page_size_log2
+                .map_or(65536u64, |log2| 1u64 << log2.min(16));
+            total = total.saturating_add(memory.initial.saturating_mul(page));
+        }
+    }
+    if total > max_memory {
+        return Err(LoadError::TooBig {
+            name: name.to_string(),
+            what: format!(
+                "its memories start at {total} bytes, more than the memory cap of {max_memory} bytes"
+            ),
+        });
+    }
+    Ok(())
+}
