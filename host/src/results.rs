@@ -118,6 +118,14 @@ pub struct Results {
     done: bool,
 }
 
+/// How long `advance` may wait for a message.
+#[derive(Clone, Copy)]
+enum Wait {
+    No,
+    For(std::time::Duration),
+    Forever,
+}
+
 /// The chunk being handed out.
 struct Current {
     results: std::vec::IntoIter<RecordResult>,
@@ -189,10 +197,36 @@ impl Results {
 
     /// The next result if one is ready, without blocking.
     pub fn try_next(&mut self) -> TryNext {
-        self.advance(false)
+        self.advance(Wait::No)
     }
 
-    fn advance(&mut self, block: bool) -> TryNext {
+    /// The next result, waiting at most `timeout` for it: for callers that
+    /// must do something else now and then while they wait (a binding
+    /// that checks for Ctrl-C, a progress display).
+    ///
+    /// ```
+    /// # let upper = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/upper-wat/upper.wat");
+    /// use std::time::Duration;
+    /// use sandmap::{Pool, TryNext};
+    ///
+    /// let pool = Pool::builder(upper).build()?;
+    /// let mut results = pool.map(["a", "b"]);
+    /// let mut outputs = Vec::new();
+    /// loop {
+    ///     match results.next_timeout(Duration::from_millis(10)) {
+    ///         TryNext::Ready(result) => outputs.push(result?.outcome?),
+    ///         TryNext::Done => break,
+    ///         _ => { /* nothing yet: check for signals, redraw, ... */ }
+    ///     }
+    /// }
+    /// assert_eq!(outputs, [b"A".to_vec(), b"B".to_vec()]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_timeout(&mut self, timeout: std::time::Duration) -> TryNext {
+        self.advance(Wait::For(timeout))
+    }
+
+    fn advance(&mut self, wait: Wait) -> TryNext {
         loop {
             if self.done {
                 return TryNext::Done;
@@ -222,14 +256,18 @@ impl Results {
                     None => TryNext::Done,
                 };
             }
-            let message = if block {
-                self.messages.recv().ok()
-            } else {
-                match self.messages.try_recv() {
+            let message = match wait {
+                Wait::Forever => self.messages.recv().ok(),
+                Wait::No => match self.messages.try_recv() {
                     Ok(message) => Some(message),
                     Err(crossbeam_channel::TryRecvError::Empty) => return TryNext::Pending,
                     Err(crossbeam_channel::TryRecvError::Disconnected) => None,
-                }
+                },
+                Wait::For(timeout) => match self.messages.recv_timeout(timeout) {
+                    Ok(message) => Some(message),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => return TryNext::Pending,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => None,
+                },
             };
             match message {
                 Some(RunMessage::Chunk(chunk)) => match self.order {
@@ -287,7 +325,7 @@ impl Iterator for Results {
     type Item = Result<RecordResult, RunError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.advance(true) {
+        match self.advance(Wait::Forever) {
             TryNext::Ready(result) => Some(result),
             TryNext::Pending | TryNext::Done => None,
         }

@@ -186,6 +186,39 @@ pub struct RunArgs {
     #[arg(long)]
     pub unordered: bool,
 
+    /// Run only shard K of N: the records whose index i has i % N = K
+    /// (indices stay global). For batch engines that start N copies.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<(u64, u64)>,
+
+    /// Results that depend only on the plugin, the options and the record:
+    /// a fresh instance per record, fixed clocks that advance a fixed step
+    /// per reading, random bytes seeded by (--seed, record index),
+    /// canonical NaNs. Identical across -j, shards, machines and re-runs.
+    #[arg(long)]
+    pub deterministic: bool,
+
+    /// The seed of --deterministic.
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 0,
+        requires = "deterministic"
+    )]
+    pub seed: u64,
+
+    /// Run records that fail with one of KINDS again, on a fresh instance,
+    /// up to N more times (default 1): e.g. timeout,trap:3. jsonl tells
+    /// "attempts" when a record took more than one.
+    #[arg(long, value_name = "KINDS[:N]", value_parser = parse_retry)]
+    pub retry: Option<sandmap::Retry>,
+
+    /// Measure each record: jsonl lines add wall_us, fuel (with --fuel)
+    /// and memory; the summary adds p50/p99/max wall time and the slowest
+    /// record.
+    #[arg(long)]
+    pub stats: bool,
+
     #[command(flatten)]
     pub load: LoadArgs,
 
@@ -207,6 +240,50 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(duration)
+}
+
+fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let (k, n) = text
+        .split_once('/')
+        .ok_or_else(|| "expected K/N, e.g. 0/4".to_string())?;
+    let k: u64 = k
+        .trim()
+        .parse()
+        .map_err(|_| format!("{k:?} is not a shard number"))?;
+    let n: u64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("{n:?} is not a shard count"))?;
+    if n == 0 || k >= n {
+        return Err(format!(
+            "shard {k} of {n} does not exist: K must be from 0 to N-1"
+        ));
+    }
+    Ok((k, n))
+}
+
+fn parse_retry(text: &str) -> Result<sandmap::Retry, String> {
+    let (kinds, times) = match text.rsplit_once(':') {
+        Some((kinds, times)) => (
+            kinds,
+            times
+                .parse::<u32>()
+                .map_err(|_| format!("{times:?} is not a number of retries"))?,
+        ),
+        None => (text, 1),
+    };
+    let kinds = kinds
+        .split(',')
+        .map(|kind| {
+            kind.trim()
+                .parse::<sandmap::ErrorKind>()
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if kinds.contains(&sandmap::ErrorKind::Interrupted) {
+        return Err("interrupted records are never retried".into());
+    }
+    Ok(sandmap::Retry::new(kinds, times))
 }
 
 fn parse_jobs(text: &str) -> Result<usize, String> {
@@ -235,6 +312,15 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("300000000000y").is_err());
         assert!(parse_jobs("0").is_err());
+        assert_eq!(parse_shard("1/3"), Ok((1, 3)));
+        assert!(
+            parse_shard("3/3").is_err() && parse_shard("0/0").is_err() && parse_shard("x").is_err()
+        );
+        let retry = parse_retry("timeout,trap:3").unwrap();
+        assert_eq!(retry.times, 3);
+        assert!(retry.covers(sandmap::ErrorKind::Trap) && !retry.covers(sandmap::ErrorKind::Guest));
+        assert_eq!(parse_retry("fuel").unwrap().times, 1);
+        assert!(parse_retry("slow").is_err() && parse_retry("interrupted").is_err());
         assert_eq!(parse_jobs("3"), Ok(3));
         assert_eq!(parse_size("64MiB"), Ok(64 << 20));
         assert_eq!(parse_size("1000"), Ok(1000));

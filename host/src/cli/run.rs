@@ -119,6 +119,16 @@ fn builder(args: &RunArgs) -> anyhow::Result<PoolBuilder> {
     if let Some(bytes) = args.max_record {
         builder = builder.max_record(bytes);
     }
+    if let Some((index, count)) = args.shard {
+        builder = builder.shard(sandmap::Shard::new(index, count));
+    }
+    if args.deterministic {
+        builder = builder.deterministic(args.seed);
+    }
+    if let Some(retry) = &args.retry {
+        builder = builder.retry(retry.clone());
+    }
+    builder = builder.stats(args.stats);
     for spec in &args.env {
         let (key, value) = match spec.split_once('=') {
             Some((key, value)) if !key.is_empty() => (key.to_string(), value.to_string()),
