@@ -32,7 +32,7 @@ pub(crate) struct Batch {
     data: Bytes,
     spans: Vec<Range<usize>>,
     indices: Vec<u64>,
-    hashes: Vec<u64>,
+    hashes: Vec<u32>,
 }
 
 impl Batch {
@@ -56,8 +56,8 @@ impl Batch {
         self.indices[i]
     }
 
-    /// Hash of record `i`'s bytes, when the run asked for them.
-    pub fn hash(&self, i: usize) -> u64 {
+    /// CRC-32C of record `i`'s bytes, when the run asked for them.
+    pub fn hash(&self, i: usize) -> u32 {
         self.hashes.get(i).copied().unwrap_or(0)
     }
 
@@ -70,10 +70,9 @@ impl Batch {
     }
 }
 
-/// A 64-bit hash of a record's bytes, as journals keep it.
-pub(crate) fn record_hash(record: &[u8]) -> u64 {
-    let hash = blake3::hash(record);
-    u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("8 bytes"))
+/// The CRC-32C of a record's bytes, as journals keep it.
+pub(crate) fn record_hash(record: &[u8]) -> u32 {
+    crc32c::crc32c(record)
 }
 
 /// Groups records into batches and numbers them.
@@ -83,7 +82,7 @@ pub(crate) struct Batcher {
     data: Vec<u8>,
     spans: Vec<Range<usize>>,
     indices: Vec<u64>,
-    hashes: Vec<u64>,
+    hashes: Vec<u32>,
     /// Whether records are hashed (for a journal).
     hash_records: bool,
 }

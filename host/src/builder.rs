@@ -9,8 +9,10 @@ use crate::engine::{Engine, EngineSettings, MAX_JOBS};
 use crate::error::{BuildError, ConfigError};
 use crate::grants::DirGrant;
 use crate::limits::{Limits, MAX_TIMEOUT};
-use crate::plugin::{LoadOptions, Plugin, PluginSource, precompile};
+use crate::load::precompile;
+use crate::plugin::Plugin;
 use crate::pool::Pool;
+use crate::source::{LoadOptions, PluginSource};
 use crate::wasi::WasiSetup;
 
 /// Configures a [`Pool`]; made by [`Pool::builder`]. Every setting has a
@@ -18,19 +20,25 @@ use crate::wasi::WasiSetup;
 /// time limit, 1 GiB of memory and 64 MiB of output per record, nothing
 /// granted, results in input order.
 ///
-/// ```no_run
+/// ```
+/// # let upper = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/upper-wat/upper.wat");
 /// use std::time::Duration;
 /// use sandmap::{ErrorKind, Pool, Retry};
 ///
-/// let pool = Pool::builder("upper.wasm")
+/// let pool = Pool::builder(upper)
 ///     .jobs(4)
 ///     .fuel(100_000_000)
 ///     .timeout(Duration::from_secs(2))
 ///     .max_memory(64 << 20)
 ///     .env("LANG", "C")
-///     .dir_read_only("/srv/data", "/data")
+///     .dir_read_only(std::env::temp_dir(), "/data")
 ///     .retry(Retry::new([ErrorKind::Timeout], 2))
 ///     .build()?;
+/// assert_eq!(pool.config().jobs, 4);
+///
+/// // Settings that cannot work are refused, with a typed error.
+/// let error = Pool::builder(upper).jobs(0).build().unwrap_err();
+/// assert!(matches!(error, sandmap::BuildError::Config(sandmap::ConfigError::Jobs { .. })));
 /// # Ok::<(), sandmap::BuildError>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -41,6 +49,14 @@ pub struct PoolBuilder {
     jobs: Option<usize>,
     cache: Option<CompileCache>,
     allow_precompiled: bool,
+}
+
+impl Pool {
+    /// Starts configuring a pool for `plugin`: a path (`&str`, `Path`,
+    /// `PathBuf`) or [`PluginSource::bytes`].
+    pub fn builder(plugin: impl Into<PluginSource>) -> PoolBuilder {
+        PoolBuilder::new(plugin.into())
+    }
 }
 
 impl PoolBuilder {

@@ -39,6 +39,18 @@ const STALE_TMP: Duration = Duration::from_secs(3600);
 
 /// Where compiled plugins are kept, and the key that proves an entry was
 /// written by this user's sandmap.
+///
+/// ```
+/// # let upper = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/upper-wat/upper.wat");
+/// use sandmap::{CacheOutcome, CompileCache, Pool};
+///
+/// let scratch = tempfile::tempdir()?;
+/// let cache = CompileCache::with_key_file(scratch.path().join("cache"), scratch.path().join("key"))?;
+/// let load = || Pool::builder(upper).cache(cache.clone()).build();
+/// assert_eq!(load()?.plugin().cache, Some(CacheOutcome::Stored));
+/// assert_eq!(load()?.plugin().cache, Some(CacheOutcome::Hit));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompileCache {
     dir: PathBuf,
@@ -102,16 +114,16 @@ impl CompileCache {
     }
 
     /// The user's cache directory for sandmap: `$SANDMAP_CACHE_DIR`, else
-    /// `$XDG_CACHE_HOME/sandmap`, else `~/.cache/sandmap`. Relative values
-    /// are ignored, as the XDG specification says.
+    /// the platform's cache directory (`$XDG_CACHE_HOME`, else
+    /// `~/.cache`, on Linux) joined with `sandmap`. Relative values are
+    /// ignored, as the XDG specification says.
     pub fn default_dir() -> Option<PathBuf> {
         if let Some(dir) = absolute_var("SANDMAP_CACHE_DIR") {
             return Some(dir);
         }
-        if let Some(dir) = absolute_var("XDG_CACHE_HOME") {
-            return Some(dir.join("sandmap"));
-        }
-        absolute_var("HOME").map(|home| home.join(".cache").join("sandmap"))
+        dirs::cache_dir()
+            .filter(|dir| dir.is_absolute())
+            .map(|dir| dir.join("sandmap"))
     }
 
     /// The user's cache, if there is a place for it.
@@ -261,10 +273,10 @@ fn absolute_var(name: &str) -> Option<PathBuf> {
         .filter(|p| p.is_absolute())
 }
 
-/// `$XDG_CONFIG_HOME/sandmap/cache.key`, else `~/.config/sandmap/cache.key`.
+/// `sandmap/cache.key` in the platform's configuration directory
+/// (`$XDG_CONFIG_HOME`, else `~/.config`, on Linux).
 fn default_key_file() -> Option<PathBuf> {
-    let config = absolute_var("XDG_CONFIG_HOME")
-        .or_else(|| absolute_var("HOME").map(|home| home.join(".config")))?;
+    let config = dirs::config_dir().filter(|dir| dir.is_absolute())?;
     Some(config.join("sandmap").join("cache.key"))
 }
 

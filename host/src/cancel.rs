@@ -32,6 +32,29 @@ type Hook = Box<dyn Fn() + Send + Sync>;
 /// After [`cancel`](CancelToken::cancel) no new record starts, every
 /// running record is interrupted (compute loops and blocked host calls
 /// alike), and the results iterator ends after yielding what finished.
+///
+/// ```
+/// # let upper = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/upper-wat/upper.wat");
+/// use sandmap::{ErrorKind, Pool};
+///
+/// let pool = Pool::builder(upper).build()?;
+/// // An endless input: only a cancel ends this run.
+/// let results = pool.map(std::iter::repeat("record"));
+/// let cancel = results.cancel_token();
+/// std::thread::spawn(move || {
+///     std::thread::sleep(std::time::Duration::from_millis(50));
+///     cancel.cancel();
+/// });
+/// let mut finished = 0;
+/// for result in results {
+///     match result?.outcome {
+///         Ok(_) => finished += 1,
+///         Err(error) => assert_eq!(error.kind, ErrorKind::Interrupted),
+///     }
+/// }
+/// assert!(finished > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct CancelToken {
     inner: Arc<CancelState>,

@@ -11,6 +11,20 @@ use crate::limits::Limits;
 pub const DEFAULT_MAX_IN_FLIGHT: u64 = 64 << 20;
 
 /// In which order results come back.
+///
+/// ```
+/// # let upper = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/upper-wat/upper.wat");
+/// use sandmap::{Order, Pool};
+///
+/// let pool = Pool::builder(upper).order(Order::Completion).build()?;
+/// let mut indices: Vec<u64> = pool
+///     .map(["a", "b", "c"])
+///     .map(|r| r.map(|r| r.index))
+///     .collect::<Result<_, _>>()?;
+/// indices.sort(); // they came as they finished
+/// assert_eq!(indices, [0, 1, 2]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Order {
@@ -90,6 +104,15 @@ impl Shard {
 /// Every setting of a pool but the plugin. Read it back with
 /// [`Pool::config`](crate::Pool::config); set it with
 /// [`PoolBuilder`](crate::PoolBuilder).
+///
+/// ```
+/// # let upper = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/upper-wat/upper.wat");
+/// let pool = sandmap::Pool::builder(upper).jobs(3).isolate(true).build()?;
+/// let config = pool.config();
+/// assert_eq!((config.jobs, config.isolate), (3, true));
+/// assert_eq!(config.limits.max_output, sandmap::DEFAULT_MAX_OUTPUT);
+/// # Ok::<(), sandmap::BuildError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Config {

@@ -128,6 +128,19 @@ impl RecordError {
 }
 
 /// Why a [`Pool`](crate::Pool) could not be built.
+///
+/// ```
+/// use sandmap::{BuildError, LoadError, Pool, PluginSource};
+///
+/// let error = Pool::builder("no/such/plugin.wasm").build().unwrap_err();
+/// assert!(matches!(error, BuildError::Load(LoadError::Read { .. })));
+/// let error = Pool::builder(PluginSource::bytes("junk", b"junk".to_vec())).build().unwrap_err();
+/// assert_eq!(error.to_string(), "junk is not a WebAssembly module or component (nor .wat text)");
+/// // The cause underneath is kept.
+/// let error = Pool::builder("no/such/plugin.wasm").build().unwrap_err();
+/// let cause = std::error::Error::source(&error);
+/// assert!(cause.is_some_and(|c| c.is::<std::io::Error>()));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
@@ -323,6 +336,18 @@ impl std::error::Error for WasmError {
 
 /// Why a run ended before every record was read: reported by the results
 /// iterator after the results of everything before it.
+///
+/// ```
+/// # let upper = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/upper-wat/upper.wat");
+/// let pool = sandmap::Pool::builder(upper).build()?;
+/// let records = (0..10).map(|i| {
+///     assert!(i < 3, "out of records");
+///     format!("r{i}")
+/// });
+/// let last = pool.map(records).last().unwrap();
+/// assert!(matches!(last, Err(sandmap::RunError::SourcePanicked(_))));
+/// # Ok::<(), sandmap::BuildError>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RunError {
@@ -352,6 +377,50 @@ pub enum RunError {
     /// A worker thread could not be started, or sandmap itself failed.
     #[error("sandmap internal error: {0}")]
     Internal(String),
+}
+
+/// Why a job (a run writing its results out, perhaps journaled) could not
+/// start or did not finish.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    /// A journal needs an output file, whose length it records.
+    #[error("a journal needs an output file (not a stream)")]
+    JournalNeedsFile,
+    /// The journal cannot be read or written (or is not a journal).
+    #[error("journal {path}: {source}")]
+    Journal {
+        /// The journal's path.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The journal belongs to a job with other settings or another plugin.
+    #[error("the journal belongs to a run with a different {what} ({journaled} there, {now} here)")]
+    Mismatch {
+        /// What differs (`plugin`, `time limit`, `output format`, ...).
+        what: String,
+        /// Its value in the journaled run.
+        journaled: String,
+        /// Its value now.
+        now: String,
+    },
+    /// The output file cannot be opened or read back.
+    #[error("output {path}: {source}")]
+    Output {
+        /// The output's path.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the output failed.
+    #[error("cannot write the output: {0}")]
+    Write(#[source] std::io::Error),
+    /// The run could not read all its input.
+    #[error(transparent)]
+    Run(#[from] RunError),
 }
 
 /// `error` and its causes on one line (`a: b: c`), each cause once, for

@@ -63,6 +63,19 @@ impl std::str::FromStr for DirGrant {
 }
 
 /// The capabilities a run grants its plugin. The default grants nothing.
+///
+/// ```
+/// # let upper = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/upper-wat/upper.wat");
+/// let pool = sandmap::Pool::builder(upper)
+///     .env("MODE", "fast")
+///     .dir_writable(std::env::temp_dir(), "/scratch")
+///     .build()?;
+/// let grants = &pool.config().grants;
+/// assert_eq!(grants.env, [("MODE".to_string(), "fast".to_string())]);
+/// assert!(grants.any_writable());
+/// assert!(sandmap::Grants::default().dirs.is_empty());
+/// # Ok::<(), sandmap::BuildError>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Grants {

@@ -9,10 +9,11 @@
 //! each record's failure is typed ([`ErrorKind`]) and the run goes on.
 //! Nothing of the host is visible to the plugin unless granted.
 //!
-//! ```no_run
+//! ```
+//! # let upper = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/upper-wat/upper.wat");
 //! use std::time::Duration;
 //!
-//! let pool = sandmap::Pool::builder("upper.wasm")
+//! let pool = sandmap::Pool::builder(upper)
 //!     .jobs(2)
 //!     .timeout(Duration::from_secs(1))
 //!     .build()?;
@@ -42,7 +43,10 @@ mod traps;
 // wasmtime set-up.
 mod cache;
 mod engine;
+mod link;
+mod load;
 mod plugin;
+mod source;
 // One store.
 mod cancel;
 mod capture;
@@ -53,12 +57,20 @@ mod limiter;
 mod wasi;
 // Execution.
 mod batch;
+mod feeder;
 mod framing;
+mod outcome;
 mod results;
 mod run;
 mod window;
 mod worker;
 mod workers;
+// Writing results out, journaled.
+pub mod escape;
+mod job;
+mod journal;
+mod output;
+mod resume;
 // The front door.
 mod builder;
 mod pool;
@@ -69,12 +81,18 @@ pub use cancel::CancelToken;
 pub use config::{Config, DEFAULT_MAX_IN_FLIGHT, Order, Retry, Shard};
 pub use engine::{MAX_JOBS, MEMORIES_PER_COMPONENT};
 pub use error::{
-    BuildError, ConfigError, ErrorKind, LoadError, RecordError, RunError, UnknownKind, WasmError,
+    BuildError, ConfigError, ErrorKind, JobError, LoadError, RecordError, RunError, UnknownKind,
+    WasmError,
 };
 pub use grants::{DirGrant, Grants};
+pub use job::{Flow, JobBuilder, JobSummary, RunningJob};
 pub use limits::{
     DEFAULT_MAX_MEMORY, DEFAULT_MAX_OUTPUT, DEFAULT_MAX_RECORD, Limits, MAX_ERROR_TEXT, MAX_TIMEOUT,
 };
-pub use plugin::{MAPPER_INTERFACE, PluginInfo, PluginKind, PluginSource};
+pub use link::{MAPPER_INTERFACE, PluginKind};
+pub use outcome::{Outcome, RecordResult, RecordStats};
+pub use output::{Format, ResultWriter};
+pub use plugin::PluginInfo;
 pub use pool::Pool;
-pub use results::{Outcome, RecordResult, RecordStats, Results, TryNext};
+pub use results::{Results, TryNext};
+pub use source::PluginSource;

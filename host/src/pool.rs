@@ -6,22 +6,24 @@
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 
-use crate::builder::PoolBuilder;
 use crate::cancel::{CancelToken, WeakCancelToken};
 use crate::config::Config;
 use crate::error::RunError;
-use crate::plugin::{Plugin, PluginInfo, PluginSource};
-use crate::results::{Results, RunMessage};
-use crate::run::{RunShared, Selector, Source, Workers, start_feeder};
+use crate::feeder::start_feeder;
+use crate::plugin::{Plugin, PluginInfo};
+use crate::results::Results;
+use crate::run::{RunMessage, RunShared, Selector, Source};
 use crate::wasi::WasiSetup;
+use crate::workers::Workers;
 
 /// A plugin and the settings to run it, with its worker threads. Cheap to
 /// clone (clones share everything) and usable from any thread.
 ///
-/// ```no_run
+/// ```
+/// # let upper = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/upper-wat/upper.wat");
 /// use std::time::Duration;
 ///
-/// let pool = sandmap::Pool::builder("upper.wasm")
+/// let pool = sandmap::Pool::builder(upper)
 ///     .jobs(2)
 ///     .timeout(Duration::from_secs(1))
 ///     .build()?;
@@ -59,12 +61,6 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// Starts configuring a pool for `plugin`: a path (`&str`, `Path`,
-    /// `PathBuf`) or [`PluginSource::bytes`].
-    pub fn builder(plugin: impl Into<PluginSource>) -> PoolBuilder {
-        PoolBuilder::new(plugin.into())
-    }
-
     pub(crate) fn from_parts(plugin: Plugin, config: Config, wasi: WasiSetup) -> Self {
         Pool {
             inner: Arc::new(PoolInner {
@@ -91,8 +87,9 @@ impl Pool {
     /// iterator. Records are taken from `records` on a separate thread as
     /// the workers need them, so an endless iterator is fine.
     ///
-    /// ```no_run
-    /// let pool = sandmap::Pool::builder("upper.wasm").build()?;
+    /// ```
+    /// # let upper = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/upper-wat/upper.wat");
+    /// let pool = sandmap::Pool::builder(upper).build()?;
     /// let outputs: Vec<Vec<u8>> = pool
     ///     .map(vec![b"a".to_vec(), b"b".to_vec()])
     ///     .map(|result| result.map(|r| r.outcome.unwrap_or_default()))
@@ -124,12 +121,15 @@ impl Pool {
     /// read; a record longer than the longest allowed ends the run with
     /// [`RunError::RecordTooLong`] after the results before it.
     ///
-    /// ```no_run
-    /// let pool = sandmap::Pool::builder("upper.wasm").build()?;
+    /// ```
+    /// # let upper = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/upper-wat/upper.wat");
+    /// let pool = sandmap::Pool::builder(upper).build()?;
     /// let input = std::io::Cursor::new(b"one\ntwo\n".to_vec());
+    /// let mut outputs = Vec::new();
     /// for result in pool.map_reader(input) {
-    ///     println!("{:?}", result?.outcome);
+    ///     outputs.push(result?.outcome?);
     /// }
+    /// assert_eq!(outputs, [b"ONE".to_vec(), b"TWO".to_vec()]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn map_reader<R: Read + Send + 'static>(&self, reader: R) -> Results {
@@ -139,6 +139,23 @@ impl Pool {
             max_record: self.inner.config.limits.max_record,
         };
         self.start(source, None, false)
+    }
+
+    /// Starts a run over the records of `reader`, skipping what `selector`
+    /// does not select; `hash_records` keeps each record's CRC-32C in its
+    /// result.
+    pub(crate) fn start_reader(
+        &self,
+        reader: Box<dyn Read + Send>,
+        selector: Option<Selector>,
+        hash_records: bool,
+    ) -> Results {
+        let source = Source::Reader {
+            reader,
+            delimiter: self.inner.config.delimiter,
+            max_record: self.inner.config.limits.max_record,
+        };
+        self.start(source, selector, hash_records)
     }
 
     /// Stops every run of this pool that is still going. The pool stays
@@ -166,7 +183,13 @@ impl Pool {
             Ok(workers) => workers,
             Err(error) => return Results::failed(error, cancel, messages, received),
         };
-        let run = RunShared::new(&inner.config, cancel.clone(), messages.clone(), &workers);
+        let run = RunShared::new(
+            &inner.config,
+            cancel.clone(),
+            messages.clone(),
+            workers.queue(),
+            workers.ticks(),
+        );
         {
             let mut runs = inner.runs.lock().unwrap_or_else(|e| e.into_inner());
             runs.retain(|run| run.upgrade().is_some_and(|t| !t.is_cancelled()));

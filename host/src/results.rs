@@ -3,90 +3,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
 use crate::cancel::CancelToken;
 use crate::config::Order;
-use crate::error::{RecordError, RunError};
-use crate::run::{RunShared, Workers};
+use crate::error::RunError;
+use crate::outcome::RecordResult;
+use crate::run::{Chunk, RunMessage, RunShared};
+use crate::workers::Workers;
 
-/// One record's outcome: its output, or why it failed.
-pub type Outcome = Result<Vec<u8>, RecordError>;
-
-/// What a record cost, measured when [`Config::stats`](crate::Config::stats)
-/// is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RecordStats {
-    /// Wall-clock time of the record's last attempt, instance start-up
-    /// included when it had a fresh instance.
-    pub wall: Duration,
-    /// Fuel the last attempt used, when fuel is metered.
-    pub fuel: Option<u64>,
-    /// Bytes of linear memory the instance held at the end of the record
-    /// (memories never shrink, so also the most it held).
-    pub memory: u64,
-}
-
-/// One record's result, tagged with its position in the input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RecordResult {
-    /// Index of the record in the input, from 0.
-    pub index: u64,
-    /// The plugin's output, or why the record failed.
-    pub outcome: Outcome,
-    /// How many times the record was run (more than 1 after retries).
-    pub attempts: u32,
-    /// What the record cost, when measured.
-    pub stats: Option<RecordStats>,
-    /// Hash of the record's input bytes, when the run keeps them (for a
-    /// journal).
-    pub(crate) input_hash: u64,
-}
-
-impl RecordResult {
-    /// A result of record `index` (for callers that build results of their
-    /// own, such as a merge of earlier runs).
-    pub fn new(index: u64, outcome: Outcome) -> Self {
-        RecordResult {
-            index,
-            outcome,
-            attempts: 1,
-            stats: None,
-            input_hash: 0,
-        }
-    }
-}
-
-/// Results of consecutive ordinals, handed over by a worker.
-#[derive(Debug)]
-pub(crate) struct Chunk {
-    pub first_ord: u64,
-    pub results: Vec<RecordResult>,
-    /// What these results cost against the output budget.
-    pub cost: u64,
-}
-
-/// What reaches the reader of a run.
-#[derive(Debug)]
-pub(crate) enum RunMessage {
-    Chunk(Chunk),
-    /// The feeder is done: `dispatched` records in all, and why it stopped
-    /// early, if it did.
-    End {
-        dispatched: u64,
-        error: Option<RunError>,
-    },
-    /// Something went wrong that ends the run (a worker panicked).
-    Failed(RunError),
-    /// The run was cancelled: look again whether it is over.
-    Wake,
-}
-
-/// What [`Results::try_next`] found.
+/// What [`Results::try_next`] or [`Results::next_timeout`] found.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum TryNext {
@@ -102,6 +29,19 @@ pub enum TryNext {
 /// the end, when the run could not read all its input (a record too long,
 /// a read error, a record source that panicked); every result before it
 /// is valid. Dropping it cancels the run.
+///
+/// ```
+/// # let upper = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/upper-wat/upper.wat");
+/// use sandmap::{Pool, RunError};
+///
+/// let pool = Pool::builder(upper).max_record(8).build()?;
+/// let input = std::io::Cursor::new(b"short\nfar too long a record\nnever read\n".to_vec());
+/// let items: Vec<_> = pool.map_reader(input).collect();
+/// assert_eq!(items[0].as_ref().unwrap().outcome.as_deref().unwrap(), b"SHORT");
+/// assert!(matches!(items[1], Err(RunError::RecordTooLong { index: 1, limit: 8 })));
+/// assert_eq!(items.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Results {
     cancel: CancelToken,
     /// `None` for a run that could not start.

@@ -8,25 +8,71 @@
 //! passed, the count of dispatched records is final.
 
 use std::io::Read;
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use crossbeam_channel::Sender;
 
-pub(crate) use crate::workers::{Job, Task, Workers};
-
-use crate::batch::{Batch, BatchSizer, Batcher};
+use crate::batch::{Batch, BatchSizer};
 use crate::cancel::CancelToken;
-use crate::config::{Config, Order, Shard};
+use crate::config::{Config, Order};
 use crate::error::RunError;
-use crate::framing::Framer;
-use crate::results::RunMessage;
+use crate::outcome::RecordResult;
 use crate::window::Window;
 
-/// Decides, for each record the feeder reads, whether it runs: `Ok(false)`
-/// skips it (it gets no result), an error ends the run.
-pub(crate) type Selector = Box<dyn FnMut(u64, &[u8]) -> Result<bool, RunError> + Send>;
+/// Records of one run, from `pos` on, for a worker to run.
+pub(crate) struct Task {
+    pub run: Arc<RunShared>,
+    pub batch: Batch,
+    pub pos: usize,
+}
+
+/// What the workers' queue carries.
+pub(crate) enum Job {
+    Task(Task),
+    Stop,
+}
+
+/// Results of consecutive ordinals, handed over by a worker.
+#[derive(Debug)]
+pub(crate) struct Chunk {
+    pub first_ord: u64,
+    pub results: Vec<RecordResult>,
+    /// What these results cost against the output budget.
+    pub cost: u64,
+}
+
+/// What reaches the reader of a run.
+#[derive(Debug)]
+pub(crate) enum RunMessage {
+    Chunk(Chunk),
+    /// The feeder is done: `dispatched` records in all, and why it stopped
+    /// early, if it did.
+    End {
+        dispatched: u64,
+        error: Option<RunError>,
+    },
+    /// Something went wrong that ends the run (a worker panicked).
+    Failed(RunError),
+    /// The run was cancelled: look again whether it is over.
+    Wake,
+}
+
+/// Decides, for each record the feeder reads, whether it runs.
+pub(crate) trait Select: Send {
+    /// Whether record `index` runs: `Ok(false)` skips it (it gets no
+    /// result); an error ends the run.
+    fn select(&mut self, index: u64, record: &[u8]) -> Result<bool, RunError>;
+
+    /// Called once the whole input was read: an error ends the run (the
+    /// input was shorter than expected, say).
+    fn finish(&mut self) -> Result<(), RunError> {
+        Ok(())
+    }
+}
+
+/// A boxed [`Select`].
+pub(crate) type Selector = Box<dyn Select>;
 
 /// What a run's feeder, workers and reader share.
 pub(crate) struct RunShared {
@@ -46,11 +92,14 @@ pub(crate) struct RunShared {
 }
 
 impl RunShared {
+    /// The shared state of a run whose tasks go to `queue`, on a pool
+    /// whose tick counter is `ticks`.
     pub fn new(
         config: &Config,
         cancel: CancelToken,
         messages: Sender<RunMessage>,
-        workers: &Workers,
+        queue: Sender<Job>,
+        ticks: Arc<AtomicU64>,
     ) -> Arc<Self> {
         let run = Arc::new(RunShared {
             cancel: cancel.clone(),
@@ -60,8 +109,8 @@ impl RunShared {
             gate: Mutex::new(0),
             parked: Mutex::new(Vec::new()),
             has_parked: AtomicBool::new(false),
-            queue: workers.queue(),
-            ticks: workers.ticks(),
+            queue,
+            ticks,
         });
         let weak: Weak<RunShared> = Arc::downgrade(&run);
         cancel.on_cancel(move || {
@@ -76,7 +125,7 @@ impl RunShared {
 
     /// Hands a batch to the workers, once its records fit in the budget.
     /// `false` when the run is over (cancelled): stop reading.
-    fn dispatch(self: &Arc<Self>, batch: Batch) -> bool {
+    pub fn dispatch(self: &Arc<Self>, batch: Batch) -> bool {
         if !self.window.acquire_input(batch.cost(0..batch.len())) {
             return false;
         }
@@ -151,114 +200,6 @@ pub(crate) enum Source {
         delimiter: u8,
         max_record: u64,
     },
-}
-
-/// Cuts the records of `source` into batches and dispatches them, on its
-/// own thread; then tells the reader how many it dispatched and why it
-/// stopped early, if it did.
-pub(crate) fn start_feeder(
-    run: Arc<RunShared>,
-    source: Source,
-    shard: Option<Shard>,
-    selector: Option<Selector>,
-    hash_records: bool,
-) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("sandmap-feeder".into())
-        .spawn(move || {
-            let mut feeder = Feeder {
-                run: run.clone(),
-                batcher: Batcher::new(hash_records),
-                shard,
-                selector,
-            };
-            let fed = std::panic::catch_unwind(AssertUnwindSafe(|| feeder.feed(source)));
-            let error = match fed {
-                Ok(Ok(())) => None,
-                Ok(Err(error)) => Some(error),
-                Err(panic) => Some(RunError::SourcePanicked(panic_message(&panic))),
-            };
-            // Counted where tasks are sent: a batch cut but not sent (the
-            // run was cancelled meanwhile) has no results to wait for.
-            let dispatched = run.dispatched();
-            let _ = run.messages.send(RunMessage::End { dispatched, error });
-        })
-        .map(|_| ())
-}
-
-struct Feeder {
-    run: Arc<RunShared>,
-    batcher: Batcher,
-    shard: Option<Shard>,
-    selector: Option<Selector>,
-}
-
-impl Feeder {
-    fn feed(&mut self, source: Source) -> Result<(), RunError> {
-        match source {
-            Source::Items(items) => {
-                items(&mut |index, record| self.offer(index, record))?;
-                self.flush();
-                Ok(())
-            }
-            Source::Reader {
-                reader,
-                delimiter,
-                max_record,
-            } => {
-                let mut framer = Framer::new(reader, delimiter, max_record);
-                loop {
-                    if self.run.cancel.is_cancelled() {
-                        return Ok(());
-                    }
-                    let index = framer.next_index();
-                    match framer.next_buffered() {
-                        Ok(Some(record)) => {
-                            if !self.offer(index, record)? {
-                                return Ok(());
-                            }
-                            continue;
-                        }
-                        Ok(None) => {}
-                        Err(error) => {
-                            self.flush();
-                            return Err(error);
-                        }
-                    }
-                    // Do not sit on records while waiting for more input.
-                    self.flush();
-                    if framer.at_end() {
-                        return Ok(());
-                    }
-                    framer.read_more()?;
-                }
-            }
-        }
-    }
-
-    /// Takes record `index` into a batch if it is selected; `Ok(false)`
-    /// when the run is over.
-    fn offer(&mut self, index: u64, record: &[u8]) -> Result<bool, RunError> {
-        if self.shard.is_some_and(|shard| !shard.contains(index)) {
-            return Ok(true);
-        }
-        if let Some(selector) = &mut self.selector {
-            if !selector(index, record)? {
-                return Ok(true);
-            }
-        }
-        let per_batch = self.run.sizer.records_per_batch();
-        match self.batcher.push(index, record, per_batch) {
-            Some(batch) => Ok(self.run.dispatch(batch)),
-            None => Ok(true),
-        }
-    }
-
-    fn flush(&mut self) {
-        if let Some(batch) = self.batcher.take() {
-            self.run.dispatch(batch);
-        }
-    }
 }
 
 /// The text of a panic's payload.

@@ -24,8 +24,9 @@ use crate::config::Config;
 use crate::error::{ErrorKind, RecordError};
 use crate::host::{ComponentState, HostState, arm, fuel_used, new_store};
 use crate::lift::{GuestBytes, GuestText, set_output_cap};
-use crate::plugin::{Compiled, Plugin};
-use crate::results::{Outcome, RecordStats};
+use crate::link::Compiled;
+use crate::outcome::{Outcome, RecordStats};
+use crate::plugin::Plugin;
 use crate::wasi::WasiSetup;
 
 /// The signature of a mapper's `map`, with results whose size is checked

@@ -17,9 +17,9 @@ use crate::batch::{Batch, RECORD_OVERHEAD};
 use crate::cancel::EpochTicker;
 use crate::config::Config;
 use crate::error::{RecordError, RunError};
+use crate::outcome::RecordResult;
 use crate::plugin::Plugin;
-use crate::results::{Chunk, RecordResult, RunMessage};
-use crate::run::{RunShared, panic_message};
+use crate::run::{Chunk, Job, RunMessage, RunShared, Task, panic_message};
 use crate::wasi::WasiSetup;
 use crate::worker::{RecordRef, Worker};
 
@@ -27,19 +27,6 @@ use crate::worker::{RecordRef, Worker};
 const FLUSH_BYTES: u64 = 1 << 20;
 /// Ticks (milliseconds) a worker holds results before handing them over.
 const FLUSH_TICKS: u64 = 2;
-
-/// Records of one run, from `pos` on, for a worker to run.
-pub(crate) struct Task {
-    pub run: Arc<RunShared>,
-    pub batch: Batch,
-    pub pos: usize,
-}
-
-/// What the workers' queue carries.
-pub(crate) enum Job {
-    Task(Task),
-    Stop,
-}
 
 /// A pool's worker threads and its epoch ticker. Stopped and joined when
 /// the last holder (the pool or a run's results) lets go.

@@ -27,6 +27,9 @@ pub enum Command {
     /// Compile a plugin ahead of time to a .cwasm file (load it with
     /// `run --allow-precompiled`).
     Compile(CompileArgs),
+    /// Merge jsonl files of `run` (shards, retries) into one stream in
+    /// index order.
+    Merge(super::merge::MergeArgs),
 }
 
 /// How a plugin is loaded.
@@ -213,6 +216,26 @@ pub struct RunArgs {
     #[arg(long, value_name = "KINDS[:N]", value_parser = parse_retry)]
     pub retry: Option<sandmap::Retry>,
 
+    /// Keep a journal in FILE (needs -o): which records are done and
+    /// where the output ends, so that a run stopped in any way (Ctrl-C, a
+    /// kill, a crash, a full disk) can go on with --resume.
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+
+    /// Go on from the journal: done records are skipped (their input is
+    /// read again and checked), a torn end of the output is cut, and the
+    /// output ends up as one uninterrupted run would have written it. With
+    /// no journal yet, starts afresh. Refused if the plugin, an option that
+    /// changes results, or the input differs.
+    #[arg(long, requires = "journal")]
+    pub resume: bool,
+
+    /// Run only the records that failed in an earlier jsonl output of a
+    /// run over the same input (with one of KINDS, default any); their
+    /// lines keep their indices. E.g. --only-failed run.jsonl:timeout
+    #[arg(long, value_name = "PREV.jsonl[:KINDS]", value_parser = parse_only_failed)]
+    pub only_failed: Option<OnlyFailed>,
+
     /// Measure each record: jsonl lines add wall_us, fuel (with --fuel)
     /// and memory; the summary adds p50/p99/max wall time and the slowest
     /// record.
@@ -284,6 +307,31 @@ fn parse_retry(text: &str) -> Result<sandmap::Retry, String> {
         return Err("interrupted records are never retried".into());
     }
     Ok(sandmap::Retry::new(kinds, times))
+}
+
+/// `--only-failed PREV.jsonl[:KINDS]`.
+#[derive(Debug, Clone)]
+pub struct OnlyFailed {
+    /// The earlier output.
+    pub path: PathBuf,
+    /// The kinds to run again; empty: any.
+    pub kinds: Vec<sandmap::ErrorKind>,
+}
+
+fn parse_only_failed(text: &str) -> Result<OnlyFailed, String> {
+    if let Some((path, kinds)) = text.rsplit_once(':') {
+        let parsed: Result<Vec<_>, _> = kinds.split(',').map(|k| k.trim().parse()).collect();
+        if let Ok(kinds) = parsed {
+            return Ok(OnlyFailed {
+                path: PathBuf::from(path),
+                kinds,
+            });
+        }
+    }
+    Ok(OnlyFailed {
+        path: PathBuf::from(text),
+        kinds: Vec::new(),
+    })
 }
 
 fn parse_jobs(text: &str) -> Result<usize, String> {

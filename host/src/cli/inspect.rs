@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::args::{InspectArgs, InspectFormat};
 use super::escape::{for_terminal, json_for_terminal};
 use super::exit::Exit;
-use super::run::with_load_args;
+use super::load::with_load_args;
 
 #[derive(Serialize)]
 struct Report<'a> {

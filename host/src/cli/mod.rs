@@ -5,10 +5,13 @@ mod compile;
 mod escape;
 mod exit;
 mod inspect;
-mod output;
+mod load;
+mod merge;
+mod only_failed;
 mod report;
 mod run;
 mod signals;
+mod stats;
 
 use std::io::Write;
 
@@ -35,6 +38,7 @@ pub fn main() -> Exit {
         args::Command::Run(args) => run::run(args),
         args::Command::Inspect(args) => inspect::inspect(args),
         args::Command::Compile(args) => compile::compile(args),
+        args::Command::Merge(args) => merge::merge(args),
     };
     match result {
         Ok(exit) => exit,

@@ -6,10 +6,11 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sandmap::{ErrorKind, RecordError};
+use sandmap::{ErrorKind, RecordError, RecordResult};
 
 use super::args::Format;
 use super::escape::for_terminal;
+use super::stats::WallTimes;
 
 /// Counts of a run, and its progress bar.
 pub struct Report {
@@ -22,12 +23,16 @@ pub struct Report {
     quiet: bool,
     /// Raw output: failures are told on stderr, one line each.
     raw: bool,
+    /// Wall times, with `--stats`.
+    walls: Option<WallTimes>,
+    /// Records a journal said were done.
+    resumed: u64,
 }
 
 impl Report {
     /// A report; the progress bar and the summary of a clean run appear
     /// only when stderr is a terminal.
-    pub fn new(quiet: bool, format: Format) -> Self {
+    pub fn new(quiet: bool, format: Format, stats: bool) -> Self {
         let terminal = std::io::stderr().is_terminal();
         let bar = (terminal && !quiet).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
@@ -53,25 +58,43 @@ impl Report {
             always_summarize: terminal,
             quiet,
             raw: format == Format::Raw,
+            walls: stats.then(WallTimes::default),
+            resumed: 0,
+        }
+    }
+
+    /// Notes that a journal said `records` were done already.
+    pub fn resumed(&mut self, records: u64) {
+        self.resumed = records;
+        if records > 0 && !self.quiet {
+            self.println(&format!(
+                "sandmap: resuming: {records} records already done"
+            ));
+        }
+    }
+
+    /// Counts a result (and tells a failure, in raw mode).
+    pub fn record(&mut self, result: &RecordResult) {
+        if let (Some(walls), Some(stats)) = (&mut self.walls, &result.stats) {
+            walls.add(result.index, stats.wall);
+        }
+        match &result.outcome {
+            Ok(_) => self.ok(),
+            Err(error) => self.failed(result.index, error),
         }
     }
 
     /// Counts a successful record.
-    pub fn ok(&mut self) {
+    fn ok(&mut self) {
         self.ok += 1;
         self.tick();
     }
 
-    /// Whether [`Report::failed`] prints a line for `error`: in raw mode,
-    /// for every failure but records a stop left unfinished (those are
-    /// counted in the summary, not listed one by one).
-    pub fn will_print(&self, error: &RecordError) -> bool {
-        self.raw && error.kind != ErrorKind::Interrupted
-    }
-
-    /// Counts a failed record, and in raw mode tells it on stderr.
-    pub fn failed(&mut self, index: u64, error: &RecordError) {
-        if self.will_print(error) {
+    /// Counts a failed record, and in raw mode tells it on stderr (every
+    /// failure but records a stop left unfinished: those are counted in the
+    /// summary, not listed one by one).
+    fn failed(&mut self, index: u64, error: &RecordError) {
+        if self.raw && error.kind != ErrorKind::Interrupted {
             let line = format!("sandmap: record {index}: {}", for_terminal(&error.message));
             self.println(&line);
         }
@@ -112,12 +135,19 @@ impl Report {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        let troubled = stopped_by.is_some() || self.failed_total() > 0;
-        if self.quiet || !(troubled || self.always_summarize) {
+        if self.quiet {
             return;
         }
-        let line = self.summary(stopped_by);
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        let troubled = stopped_by.is_some() || self.failed_total() > 0;
+        // Asked for with --stats: always told.
+        let walls = self.walls.as_ref().and_then(WallTimes::summary);
+        if troubled || self.always_summarize || walls.is_some() {
+            let line = self.summary(stopped_by);
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
+        if let Some(walls) = walls {
+            let _ = writeln!(std::io::stderr().lock(), "sandmap: {walls}");
+        }
     }
 
     fn summary(&self, stopped_by: Option<&str>) -> String {

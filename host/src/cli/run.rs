@@ -1,15 +1,15 @@
 //! `sandmap run`: turn the arguments into a pool, stream the results out.
 
 use std::fs::File;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use sandmap::{DirGrant, Order, Pool, PoolBuilder, TryNext};
+use sandmap::{DirGrant, Flow, JobError, Order, Pool, PoolBuilder};
 
-use super::args::{LoadArgs, RunArgs};
+use super::args::{Format, RunArgs};
 use super::exit::Exit;
-use super::output::Sink;
+use super::load::with_load_args;
 use super::report::Report;
 use super::signals::SignalWatch;
 
@@ -23,65 +23,61 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
     let signals = SignalWatch::start().context("cannot install signal handlers")?;
     let output_path = args.output.as_deref().filter(|p| p.as_os_str() != "-");
     check_output_path(output_path, args.input.as_deref(), &args.plugin)?;
+    if let Some(journal) = &args.journal {
+        let Some(output) = output_path else {
+            bail!("--journal needs -o FILE: the journal records where that file ends");
+        };
+        check_journal_path(journal, output, args.input.as_deref(), &args.plugin)?;
+    }
+    let only = args
+        .only_failed
+        .as_ref()
+        .map(|spec| spec.read())
+        .transpose()?;
     let pool = with_load_args(builder(&args)?, &args.load).build()?;
     let input = open_input(args.input.as_deref())?;
     // Only now, with everything loaded, may the output file be created.
     let terminal = output_path.is_none() && std::io::stdout().is_terminal();
-    let output = open_output(output_path)?;
-
-    let delimiter = pool.config().delimiter;
-    let mut sink = Sink::new(output, args.format, delimiter, terminal);
-    let mut report = Report::new(args.quiet, args.format);
-    let mut results = pool.map_reader(input);
-    let cancel = results.cancel_token();
-    signals.watch(cancel.clone());
-
-    let mut failed_fast = false;
-    let mut run_error = None;
-    loop {
-        let next = match results.try_next() {
-            TryNext::Ready(next) => next,
-            TryNext::Done => break,
-            _ => {
-                // Nothing ready: show what we have before waiting.
-                sink.flush().map_err(output_error)?;
-                match results.next() {
-                    Some(next) => next,
-                    None => break,
-                }
-            }
-        };
-        let result = match next {
-            Ok(result) => result,
-            Err(error) => {
-                run_error = Some(error);
-                break;
-            }
-        };
-        match &result.outcome {
-            Ok(output) => {
-                report.ok();
-                sink.ok(&result, output).map_err(output_error)?;
-            }
-            Err(error) => {
-                sink.error(&result, error, &mut report)
-                    .map_err(output_error)?;
-                if args.fail_fast && error.kind != sandmap::ErrorKind::Interrupted {
-                    // Nothing after the first failure is written.
-                    failed_fast = true;
-                    cancel.cancel();
-                    break;
-                }
-            }
-        }
+    let format = match args.format {
+        Format::Raw => sandmap::Format::Raw,
+        Format::Jsonl => sandmap::Format::Jsonl,
+    };
+    let mut job = pool.job().format(format).for_terminal(terminal);
+    job = match output_path {
+        Some(path) => job.output_file(path),
+        None => job.output(std::io::stdout()),
+    };
+    if let Some(journal) = &args.journal {
+        job = job.journal(journal).resume(args.resume);
     }
-    sink.flush().map_err(output_error)?;
-    drop(results);
-
+    if let Some(only) = only {
+        job = job.only(only);
+    }
+    let running = job.start(input)?;
+    signals.watch(running.cancel_token());
+    let mut report = Report::new(args.quiet, args.format, args.stats);
+    report.resumed(running.resumed());
+    let mut failed_fast = false;
+    let finished = running.run(|result| {
+        report.record(result);
+        match &result.outcome {
+            Err(error) if args.fail_fast && error.kind != sandmap::ErrorKind::Interrupted => {
+                // Nothing after the first failure is written.
+                failed_fast = true;
+                Flow::Stop
+            }
+            _ => Flow::Continue,
+        }
+    });
     report.finish(signals.received());
     signals.finish();
-    if let Some(error) = run_error {
-        return Err(anyhow::Error::new(error));
+    match finished {
+        Ok(_) => {}
+        Err(JobError::Write(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            // The reader has what it wanted (`| head -1`).
+            return Ok(Exit::Success);
+        }
+        Err(error) => return Err(error.into()),
     }
     Ok(if failed_fast || report.failed_total() > 0 {
         Exit::RecordsFailed
@@ -154,23 +150,6 @@ fn builder(args: &RunArgs) -> anyhow::Result<PoolBuilder> {
     Ok(builder)
 }
 
-/// Applies the plugin-loading arguments (compile cache, precompiled code).
-pub fn with_load_args(builder: PoolBuilder, load: &LoadArgs) -> PoolBuilder {
-    let cache = match (&load.cache_dir, load.no_cache) {
-        (_, true) => None,
-        // An explicit directory is the user's choice: relative to here.
-        (Some(dir), false) => std::path::absolute(dir)
-            .ok()
-            .and_then(|dir| sandmap::CompileCache::new(dir).ok()),
-        (None, false) => sandmap::CompileCache::user_default(),
-    };
-    let builder = builder.allow_precompiled(load.allow_precompiled);
-    match cache {
-        Some(cache) => builder.cache(cache),
-        None => builder,
-    }
-}
-
 /// Refuses an output file that is the input or the plugin (writing it
 /// would destroy what is being read), as `cat` does.
 fn check_output_path(
@@ -192,6 +171,26 @@ fn check_output_path(
     }
     if output.is_dir() {
         bail!("output {} is a directory", output.display());
+    }
+    Ok(())
+}
+
+/// Refuses a journal that is the output, the input or the plugin.
+fn check_journal_path(
+    journal: &Path,
+    output: &Path,
+    input: Option<&Path>,
+    plugin: &Path,
+) -> anyhow::Result<()> {
+    let input = input.filter(|p| p.as_os_str() != "-");
+    for (what, other) in [
+        ("output", Some(output)),
+        ("input", input),
+        ("plugin", Some(plugin)),
+    ] {
+        if other.is_some_and(|other| same_file(journal, other) || journal == other) {
+            bail!("journal {} is the {what} file", journal.display());
+        }
     }
     Ok(())
 }
@@ -218,22 +217,6 @@ fn open_input(path: Option<&Path>) -> anyhow::Result<Box<dyn Read + Send>> {
             Ok(Box::new(file))
         }
     }
-}
-
-fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
-    match path {
-        None => Ok(Box::new(std::io::stdout().lock())),
-        Some(path) => {
-            let file = File::create(path)
-                .with_context(|| format!("cannot create output {}", path.display()))?;
-            Ok(Box::new(file))
-        }
-    }
-}
-
-/// An error writing the output, told apart from a failed record.
-fn output_error(error: std::io::Error) -> anyhow::Error {
-    anyhow::Error::new(error).context("cannot write the output")
 }
 
 #[cfg(test)]

@@ -6,11 +6,62 @@ use wasmtime::component::{Component, Type};
 use wasmtime::{FuncType, Module};
 use wasmtime_wasi::p2::bindings::CommandPre;
 
-use super::load::Code;
-use super::{Compiled, MAPPER_INTERFACE};
+use wasmtime::component::{ComponentExportIndex, InstancePre};
+
 use crate::engine::Engine;
 use crate::error::{LoadError, WasmError};
 use crate::host::{ComponentState, ModuleState};
+use crate::load::Code;
+
+/// The interface a mapper component exports.
+pub const MAPPER_INTERFACE: &str = "sandmap:plugin/mapper@0.1.0";
+
+/// What kind of plugin was loaded, and so how records are fed to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PluginKind {
+    /// A component exporting [`MAPPER_INTERFACE`]: one `map` call per
+    /// record, instance reused across records.
+    Mapper,
+    /// A component exporting `wasi:cli/run`: one run per record, record on
+    /// stdin, result on stdout.
+    CommandComponent,
+    /// A WASI preview 1 core module exporting `_start`: like
+    /// [`PluginKind::CommandComponent`].
+    CommandModule,
+}
+
+impl PluginKind {
+    /// Whether records go through stdin/stdout of a fresh instance.
+    pub fn is_command(self) -> bool {
+        !matches!(self, PluginKind::Mapper)
+    }
+}
+
+/// The pre-instantiated form of each kind of plugin.
+pub(crate) enum Compiled {
+    Mapper {
+        pre: InstancePre<ComponentState>,
+        map: ComponentExportIndex,
+    },
+    CommandComponent {
+        pre: CommandPre<ComponentState>,
+    },
+    CommandModule {
+        pre: wasmtime::InstancePre<ModuleState>,
+    },
+}
+
+impl Compiled {
+    /// What kind of plugin this is.
+    pub fn kind(&self) -> PluginKind {
+        match self {
+            Compiled::Mapper { .. } => PluginKind::Mapper,
+            Compiled::CommandComponent { .. } => PluginKind::CommandComponent,
+            Compiled::CommandModule { .. } => PluginKind::CommandModule,
+        }
+    }
+}
 
 /// The function of [`MAPPER_INTERFACE`] sandmap calls once per record.
 const MAPPER_FUNCTION: &str = "map";
@@ -19,7 +70,7 @@ const COMMAND_INTERFACE_PREFIX: &str = "wasi:cli/run@0.2";
 
 /// Links `code`, returning its pre-instantiated form, its imports and its
 /// exports.
-pub(super) fn link(
+pub(crate) fn link(
     engine: &Engine,
     name: &str,
     code: &Code,

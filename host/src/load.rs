@@ -7,25 +7,25 @@ use std::borrow::Cow;
 use wasmtime::component::Component;
 use wasmtime::{Module, Precompiled};
 
-use super::{LoadOptions, PluginSource};
 use crate::cache::CacheOutcome;
 use crate::engine::Engine;
 use crate::error::{LoadError, WasmError};
+use crate::source::{LoadOptions, PluginSource};
 
 /// Compiled code of either form.
-pub(super) enum Code {
+pub(crate) enum Code {
     Component(Component),
     Module(Module),
 }
 
 /// Compiled code and what the cache did for it.
-pub(super) struct Loaded {
+pub(crate) struct Loaded {
     pub code: Code,
     pub cache: Option<CacheOutcome>,
 }
 
 /// Compiles (or loads) `bytes`.
-pub(super) fn compile(
+pub(crate) fn compile(
     engine: &Engine,
     source: &PluginSource,
     bytes: &[u8],

@@ -1,0 +1,70 @@
+//! What running a record gives: its outcome, and what it cost. Plain data,
+//! made by the workers and handed to the caller.
+
+use std::time::Duration;
+
+use crate::error::RecordError;
+
+/// One record's outcome: its output, or why it failed.
+pub type Outcome = Result<Vec<u8>, RecordError>;
+
+/// What a record cost, measured when [`Config::stats`](crate::Config::stats)
+/// is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordStats {
+    /// Wall-clock time of the record's last attempt, instance start-up
+    /// included when it had a fresh instance.
+    pub wall: Duration,
+    /// Fuel the last attempt used, when fuel is metered.
+    pub fuel: Option<u64>,
+    /// Bytes of linear memory the instance held at the end of the record
+    /// (memories never shrink, so also the most it held).
+    pub memory: u64,
+}
+
+/// One record's result, tagged with its position in the input.
+///
+/// ```
+/// # let upper = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/upper-wat/upper.wat");
+/// use sandmap::{ErrorKind, Pool};
+///
+/// let pool = Pool::builder(upper).stats(true).build()?;
+/// let results: Vec<_> = pool.map(["ok", ""]).collect::<Result<_, _>>()?;
+/// assert_eq!(results[0].outcome.as_deref().unwrap(), b"OK");
+/// // A failed record is typed; the run went on.
+/// let error = results[1].outcome.as_ref().unwrap_err();
+/// assert_eq!((error.kind, error.message.as_str()), (ErrorKind::Guest, "empty record"));
+/// assert_eq!(results[1].attempts, 1);
+/// assert!(results[0].stats.unwrap().memory > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordResult {
+    /// Index of the record in the input, from 0.
+    pub index: u64,
+    /// The plugin's output, or why the record failed.
+    pub outcome: Outcome,
+    /// How many times the record was run (more than 1 after retries).
+    pub attempts: u32,
+    /// What the record cost, when measured.
+    pub stats: Option<RecordStats>,
+    /// CRC-32C of the record's input bytes, when the run keeps them (for
+    /// a journal).
+    pub(crate) input_hash: u32,
+}
+
+impl RecordResult {
+    /// A result of record `index` (for callers that build results of their
+    /// own, such as a merge of earlier runs).
+    pub fn new(index: u64, outcome: Outcome) -> Self {
+        RecordResult {
+            index,
+            outcome,
+            attempts: 1,
+            stats: None,
+            input_hash: 0,
+        }
+    }
+}
