@@ -126,6 +126,10 @@ fn a_stdout_flood_meets_the_default_output_cap() {
 /// Fast answers first, so batches grow large, then large results while the
 /// reader is slow: results in flight are bounded in bytes, not records.
 #[test]
+#[allow(
+    clippy::zombie_processes,
+    reason = "reaped by wait4, which gives the peak RSS"
+)]
 fn results_in_flight_are_bounded_in_bytes() {
     let scratch = Scratch::new();
     let mut lines: Vec<String> = (0..50_000).map(|i| format!("fast {i}")).collect();

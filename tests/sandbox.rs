@@ -217,6 +217,10 @@ fn isolate_gives_every_record_a_fresh_instance() {
 }
 
 #[test]
+#[allow(
+    clippy::zombie_processes,
+    reason = "reaped by wait4, which gives the peak RSS"
+)]
 fn guest_stdio_floods_are_captured_bounded_and_kept_out_of_the_output() {
     let mut child = sandmap()
         .args(["run", plugins::HOSTILE, "-j", "1"])

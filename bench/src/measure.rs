@@ -79,6 +79,10 @@ pub fn launcher_main(args: &[std::ffi::OsString]) {
     );
 }
 
+#[allow(
+    clippy::zombie_processes,
+    reason = "the child is reaped by wait4 below, which also gives its peak RSS"
+)]
 fn measure_direct(command: &mut Command, stdin_file: Option<&Path>) -> ChildStats {
     command.stdout(Stdio::null()).stderr(Stdio::piped());
     command.stdin(if stdin_file.is_some() {

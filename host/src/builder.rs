@@ -250,13 +250,13 @@ impl PoolBuilder {
         if limits.max_memory == 0 {
             return Err(ConfigError::Zero { what: "memory" });
         }
-        if let Some(shard) = config.shard {
-            if shard.count == 0 || shard.index >= shard.count {
-                return Err(ConfigError::Shard {
-                    index: shard.index,
-                    count: shard.count,
-                });
-            }
+        if let Some(shard) = config.shard
+            && (shard.count == 0 || shard.index >= shard.count)
+        {
+            return Err(ConfigError::Shard {
+                index: shard.index,
+                count: shard.count,
+            });
         }
         Ok(config)
     }

@@ -158,12 +158,12 @@ impl CompileCache {
         };
         let name = entry_name(&key, engine, kind, wasm);
         let path = self.dir.join(&name);
-        if let Some(code) = read_entry(&path, &key, &name) {
-            if let Ok(value) = deserialize(&code) {
-                // Recently used: kept longest when the cache is trimmed.
-                let _ = fs::File::open(&path).and_then(|f| f.set_modified(SystemTime::now()));
-                return Ok((value, CacheOutcome::Hit));
-            }
+        if let Some(code) = read_entry(&path, &key, &name)
+            && let Ok(value) = deserialize(&code)
+        {
+            // Recently used: kept longest when the cache is trimmed.
+            let _ = fs::File::open(&path).and_then(|f| f.set_modified(SystemTime::now()));
+            return Ok((value, CacheOutcome::Hit));
         }
         let value = compile()?;
         let outcome = match serialize(&value) {

@@ -101,10 +101,10 @@ impl Feeder {
         if self.shard.is_some_and(|shard| !shard.contains(index)) {
             return Ok(true);
         }
-        if let Some(selector) = &mut self.selector {
-            if !selector.select(index, record)? {
-                return Ok(true);
-            }
+        if let Some(selector) = &mut self.selector
+            && !selector.select(index, record)?
+        {
+            return Ok(true);
         }
         let per_batch = self.run.sizer.records_per_batch();
         match self.batcher.push(index, record, per_batch) {

@@ -70,10 +70,10 @@ pub(crate) fn new_store<W: Send + 'static>(
         if state.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
             return Err(wasmtime::Error::new(Stopped::Interrupted));
         }
-        if let (Some(deadline), Some(limit)) = (state.deadline, state.timeout) {
-            if Instant::now() >= deadline {
-                return Err(wasmtime::Error::new(Stopped::Timeout(limit)));
-            }
+        if let (Some(deadline), Some(limit)) = (state.deadline, state.timeout)
+            && Instant::now() >= deadline
+        {
+            return Err(wasmtime::Error::new(Stopped::Timeout(limit)));
         }
         Ok(UpdateDeadline::Continue(1))
     });

@@ -114,7 +114,7 @@ impl GuestText {
 
 /// The first units of a UTF-16 string, decoded lossily.
 fn utf16_prefix(memory: &[u8], ptr: usize, units: usize) -> wasmtime::Result<String> {
-    if ptr % 2 != 0 {
+    if !ptr.is_multiple_of(2) {
         wasmtime::bail!("the result's string pointer is not aligned to 2");
     }
     let bytes = units

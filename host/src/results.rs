@@ -183,11 +183,11 @@ impl Results {
                     run.release_output(cost, end);
                 }
             }
-            if self.order == Order::Input {
-                if let Some(chunk) = self.pending.remove(&self.next_ord) {
-                    self.start(chunk);
-                    continue;
-                }
+            if self.order == Order::Input
+                && let Some(chunk) = self.pending.remove(&self.next_ord)
+            {
+                self.start(chunk);
+                continue;
             }
             if self.finished() {
                 self.done = true;
@@ -240,12 +240,12 @@ impl Results {
         if self.current.is_some() {
             return false;
         }
-        if let (None, Some(run)) = (self.dispatched, &self.run) {
-            if run.cancel.is_cancelled() {
-                // The feeder may be stuck reading; once cancelled it
-                // dispatches nothing more, so what it dispatched is all.
-                self.dispatched = Some(run.dispatched());
-            }
+        if let (None, Some(run)) = (self.dispatched, &self.run)
+            && run.cancel.is_cancelled()
+        {
+            // The feeder may be stuck reading; once cancelled it
+            // dispatches nothing more, so what it dispatched is all.
+            self.dispatched = Some(run.dispatched());
         }
         self.dispatched == Some(self.consumed)
     }

@@ -190,10 +190,13 @@ impl RunShared {
 /// over and no more are wanted.
 pub(crate) type Offer<'a> = dyn FnMut(u64, &[u8]) -> Result<bool, RunError> + 'a;
 
+/// Offers every record of an iterator in turn.
+pub(crate) type ItemSource = Box<dyn FnOnce(&mut Offer<'_>) -> Result<(), RunError> + Send>;
+
 /// Where a run's records come from.
 pub(crate) enum Source {
     /// Records an iterator yields, each offered in turn.
-    Items(Box<dyn FnOnce(&mut Offer<'_>) -> Result<(), RunError> + Send>),
+    Items(ItemSource),
     /// Records cut from a reader.
     Reader {
         reader: Box<dyn Read + Send>,

@@ -155,6 +155,10 @@ pub struct Measured {
 /// Runs sandmap with `args`, stdin from `input`, stdout to `output` (or
 /// discarded), and measures its peak RSS. Kills it and fails after
 /// `limit`.
+#[allow(
+    clippy::zombie_processes,
+    reason = "reaped by wait4, which gives the peak RSS"
+)]
 pub fn measure(
     args: &[&str],
     input: &Path,

@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a plugin over every record of INPUT and write the results.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show what a plugin is: its kind, what it imports and exports, and
     /// what the sandbox will give it.
     Inspect(InspectArgs),

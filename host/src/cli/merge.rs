@@ -6,29 +6,29 @@
 //! whatever the files' sizes. Lines are copied byte for byte, never
 //! re-serialized: what comes out is what `run` wrote.
 
-use std::borrow::Cow;
+mod input;
+mod sink;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use base64::Engine as _;
-use clap::ValueEnum;
 use sandmap::ErrorKind;
-use serde::Deserialize;
 
-use super::escape::{for_terminal, json_for_terminal, output_for_terminal};
 use super::exit::Exit;
+use input::{Source, Status};
+use sink::{MergeFormat, Sink};
 
 /// The `--help` text after the options: what merge accepts, refuses, and
 /// cannot see.
 const AFTER_HELP: &str = "\
 Inputs are files written by `sandmap run --format jsonl` without --unordered, \
 each in increasing index order: the shards of one job (`--shard K/N`), or a \
-run followed by a run of its failed records. An index in several files: the \
-last file named wins.
+run followed by a run of its failed records (`run --only-failed`). An index \
+in several files: the last file named wins.
 
 Refused (exit 2, naming the file and line): a line that is not such a JSON \
 object (a raw output file, a log, a line cut short), an unknown status or \
@@ -81,15 +81,6 @@ pub struct MergeArgs {
     pub quiet: bool,
 }
 
-/// What `merge` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum MergeFormat {
-    /// One JSON object per record, as `run --format jsonl` writes them.
-    Jsonl,
-    /// Each output followed by the delimiter; failures go to stderr.
-    Raw,
-}
-
 fn parse_size(text: &str) -> Result<u64, String> {
     parse_size::parse_size(text).map_err(|e| format!("{e} (try 64MiB, 1GiB)"))
 }
@@ -115,15 +106,11 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<Exit> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     // Only now, with every input open, may the output file be created.
     let terminal = output_path.is_none() && std::io::stdout().is_terminal();
-    let mut sink = Sink {
-        out: BufWriter::with_capacity(64 * 1024, open_output(output_path)?),
-        format: args.format,
-        delimiter: if args.null { 0 } else { b'\n' },
-        terminal,
-    };
+    let delimiter = if args.null { 0 } else { b'\n' };
+    let mut sink = Sink::new(open_output(output_path)?, args.format, delimiter, terminal);
     let result = merge_sources(&mut sources, &mut sink, args.allow_gaps);
     // What was merged before an invalid line stays written, whole lines.
-    let flushed = sink.out.flush().map_err(output_error);
+    let flushed = sink.flush();
     let tally = result?;
     flushed?;
     if !args.quiet && (tally.troubled() || std::io::stderr().is_terminal()) {
@@ -171,11 +158,6 @@ fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
             Ok(Box::new(file))
         }
     }
-}
-
-/// An error writing the output, told apart from an invalid input.
-fn output_error(error: std::io::Error) -> anyhow::Error {
-    anyhow::Error::new(error).context("cannot write the output")
 }
 
 /// The k-way merge: takes the lowest index waiting in any file, writes the
@@ -308,287 +290,6 @@ impl Tally {
     }
 }
 
-/// How a record ended, as its line says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
-    /// `"status":"ok"`.
-    Ok,
-    /// `"status":"error"` with this kind.
-    Error(ErrorKind),
-}
-
-/// One input file, read a line at a time.
-struct Source {
-    /// The file's name, as messages show it.
-    name: String,
-    /// The file, buffered.
-    reader: Box<dyn BufRead>,
-    /// The current line, with its newline if it had one.
-    line: Vec<u8>,
-    /// The current line's number, from 1.
-    number: u64,
-    /// The current line's index; `None` before the first line and after
-    /// the last.
-    index: Option<u64>,
-    /// How the current line's record ended.
-    status: Status,
-    /// The longest line accepted, without its newline.
-    max_line: u64,
-}
-
-impl Source {
-    /// Opens `path` (`-`: standard input).
-    fn open(path: &Path, max_line: u64) -> anyhow::Result<Source> {
-        let (name, reader): (String, Box<dyn BufRead>) = if path.as_os_str() == "-" {
-            ("standard input".into(), Box::new(std::io::stdin().lock()))
-        } else {
-            if path.is_dir() {
-                bail!("cannot read {}: it is a directory", path.display());
-            }
-            let file =
-                File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            (path.display().to_string(), Box::new(BufReader::new(file)))
-        };
-        Ok(Source {
-            name,
-            reader,
-            line: Vec::new(),
-            number: 0,
-            index: None,
-            status: Status::Ok,
-            max_line,
-        })
-    }
-
-    /// Reads and checks the next line; its index, or `None` at the end.
-    fn advance(&mut self) -> anyhow::Result<Option<u64>> {
-        self.line.clear();
-        let read = Read::by_ref(&mut self.reader)
-            .take(self.max_line.saturating_add(1))
-            .read_until(b'\n', &mut self.line)
-            .with_context(|| format!("cannot read {}", self.name))?;
-        if read == 0 {
-            self.index = None;
-            return Ok(None);
-        }
-        self.number += 1;
-        let complete = self.line.last() == Some(&b'\n');
-        if !complete && self.line.len() as u64 > self.max_line {
-            bail!(self.error(&format!("longer than --max-line ({} bytes)", self.max_line)));
-        }
-        let head = match parse(&self.line) {
-            Ok(parsed) => (parsed.index, parsed.status()),
-            Err(why) if !complete => bail!(self.error(&format!(
-                "cut short, no newline at its end ({why}): did the run that wrote it stop?"
-            ))),
-            Err(why) => bail!(self.error(&why)),
-        };
-        self.check_order(head.0)?;
-        (self.index, self.status) = (Some(head.0), head.1);
-        Ok(Some(head.0))
-    }
-
-    /// Refuses an index that does not come after the previous line's.
-    fn check_order(&self, index: u64) -> anyhow::Result<()> {
-        match self.index {
-            Some(previous) if index == previous => bail!(self.error(&format!(
-                "index {index} again: each index may appear once in a file \
-                 (were files joined with cat?)"
-            ))),
-            Some(previous) if index < previous => bail!(self.error(&format!(
-                "index {index} after {previous}: the file is not in index order \
-                 (written with --unordered, or files joined in the wrong order?)"
-            ))),
-            _ => Ok(()),
-        }
-    }
-
-    /// A message about the current line.
-    fn error(&self, what: &str) -> String {
-        format!("{} line {}: {what}", self.name, self.number)
-    }
-}
-
-/// Where merged lines go.
-struct Sink {
-    /// Standard output or the `-o` file.
-    out: BufWriter<Box<dyn Write>>,
-    format: MergeFormat,
-    /// What ends each output in raw.
-    delimiter: u8,
-    /// Output goes to a terminal: escape what the guest wrote.
-    terminal: bool,
-}
-
-impl Sink {
-    /// Writes the current line of `source`.
-    fn write(&mut self, source: &Source) -> anyhow::Result<()> {
-        match self.format {
-            MergeFormat::Jsonl => self.jsonl(&source.line),
-            MergeFormat::Raw => {
-                let parsed =
-                    parse(&source.line).map_err(|why| anyhow::anyhow!(source.error(&why)))?;
-                self.raw(&parsed)
-            }
-        }
-        .map_err(output_error)
-    }
-
-    /// The line as it was (a last line without a newline gets one).
-    fn jsonl(&mut self, line: &[u8]) -> std::io::Result<()> {
-        if self.terminal {
-            let text = String::from_utf8_lossy(line);
-            self.out.write_all(json_for_terminal(&text).as_bytes())?;
-        } else {
-            self.out.write_all(line)?;
-        }
-        if line.last() != Some(&b'\n') {
-            self.out.write_all(b"\n")?;
-        }
-        Ok(())
-    }
-
-    /// What `run` prints in raw: the output and a delimiter unless it ends
-    /// with one; a failure as one line on stderr (none for records a stop
-    /// left unfinished, as `run`).
-    fn raw(&mut self, parsed: &Parsed<'_>) -> std::io::Result<()> {
-        match &parsed.outcome {
-            Outcome::Ok(output) => {
-                if self.terminal {
-                    self.out.write_all(output_for_terminal(output).as_bytes())?;
-                } else {
-                    self.out.write_all(output)?;
-                }
-                if output.last() != Some(&self.delimiter) {
-                    self.out.write_all(&[self.delimiter])?;
-                }
-                Ok(())
-            }
-            Outcome::Error(ErrorKind::Interrupted, _) => Ok(()),
-            Outcome::Error(_, message) => {
-                // What came before goes out first: `> f 2>&1` keeps the
-                // lines in record order.
-                self.out.flush()?;
-                let line = format!(
-                    "sandmap: record {}: {}",
-                    parsed.index,
-                    for_terminal(message)
-                );
-                writeln!(std::io::stderr().lock(), "{line}")
-            }
-        }
-    }
-}
-
-/// A line of `run --format jsonl`, as serde reads it. Unknown fields
-/// (`attempts`, `wall_us`, `fuel`, `memory`, later ones) are allowed.
-#[derive(Deserialize)]
-struct Fields<'a> {
-    index: Option<u64>,
-    #[serde(borrow)]
-    status: Option<Text<'a>>,
-    #[serde(borrow)]
-    output: Option<Text<'a>>,
-    #[serde(borrow)]
-    output_base64: Option<Text<'a>>,
-    #[serde(borrow)]
-    kind: Option<Text<'a>>,
-    #[serde(borrow)]
-    message: Option<Text<'a>>,
-}
-
-/// A JSON string, borrowed from the line unless it had escapes.
-#[derive(Deserialize)]
-struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
-
-/// A valid line.
-#[derive(Debug)]
-struct Parsed<'a> {
-    index: u64,
-    outcome: Outcome<'a>,
-}
-
-/// A valid line's result.
-#[derive(Debug)]
-enum Outcome<'a> {
-    /// The output, decoded.
-    Ok(Cow<'a, [u8]>),
-    Error(ErrorKind, Cow<'a, str>),
-}
-
-impl Parsed<'_> {
-    fn status(&self) -> Status {
-        match self.outcome {
-            Outcome::Ok(_) => Status::Ok,
-            Outcome::Error(kind, _) => Status::Error(kind),
-        }
-    }
-}
-
-/// Checks one line (with or without its newline); says what is wrong, in
-/// a few words, when it is not a line `run --format jsonl` writes.
-fn parse(line: &[u8]) -> Result<Parsed<'_>, String> {
-    let text = std::str::from_utf8(line).map_err(|_| "not UTF-8 text".to_string())?;
-    if !text.trim_start().starts_with('{') {
-        return Err(format!(
-            "not a JSON object (is it raw output? merge reads `run --format jsonl` files): {}",
-            excerpt(text.trim_end())
-        ));
-    }
-    let mut fields: Fields<'_> = serde_json::from_str(text)
-        .map_err(|e| format!("not valid JSON: {}", excerpt(&e.to_string())))?;
-    let index = fields.index.ok_or("no \"index\"")?;
-    let status = fields.status.take().ok_or("no \"status\"")?.0;
-    let outcome = match status.as_ref() {
-        "ok" => ok_outcome(fields)?,
-        "error" => error_outcome(fields)?,
-        other => return Err(format!("unknown status {:?}", excerpt(other))),
-    };
-    Ok(Parsed { index, outcome })
-}
-
-fn ok_outcome(fields: Fields<'_>) -> Result<Outcome<'_>, String> {
-    if fields.kind.is_some() || fields.message.is_some() {
-        return Err("an \"ok\" line with an error's \"kind\" or \"message\"".into());
-    }
-    match (fields.output, fields.output_base64) {
-        (Some(Text(text)), None) => Ok(Outcome::Ok(match text {
-            Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
-            Cow::Owned(text) => Cow::Owned(text.into_bytes()),
-        })),
-        (None, Some(Text(encoded))) => base64::engine::general_purpose::STANDARD
-            .decode(encoded.as_bytes())
-            .map(|bytes| Outcome::Ok(Cow::Owned(bytes)))
-            .map_err(|_| "\"output_base64\" is not valid base64".into()),
-        (Some(_), Some(_)) => Err("both \"output\" and \"output_base64\"".into()),
-        (None, None) => Err("an \"ok\" line without \"output\" or \"output_base64\"".into()),
-    }
-}
-
-fn error_outcome(fields: Fields<'_>) -> Result<Outcome<'_>, String> {
-    if fields.output.is_some() || fields.output_base64.is_some() {
-        return Err("an \"error\" line with an output".into());
-    }
-    let kind = fields.kind.ok_or("an \"error\" line without \"kind\"")?.0;
-    let kind = kind
-        .parse::<ErrorKind>()
-        .map_err(|_| format!("unknown error kind {:?}", excerpt(&kind)))?;
-    let message = fields
-        .message
-        .ok_or("an \"error\" line without \"message\"")?
-        .0;
-    Ok(Outcome::Error(kind, message))
-}
-
-/// The start of `text`, for a message: at most 60 characters.
-fn excerpt(text: &str) -> String {
-    const MAX: usize = 60;
-    match text.char_indices().nth(MAX) {
-        Some((end, _)) => format!("{}...", &text[..end]),
-        None => text.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,15 +308,7 @@ mod tests {
     }
 
     fn source(text: &'static str) -> Source {
-        Source {
-            name: "in.jsonl".into(),
-            reader: Box::new(text.as_bytes()),
-            line: Vec::new(),
-            number: 0,
-            index: None,
-            status: Status::Ok,
-            max_line: 1 << 20,
-        }
+        Source::new("in.jsonl".into(), Box::new(text.as_bytes()), 1 << 20)
     }
 
     /// Merges `files` with `format`; what it wrote, or the error.
@@ -625,15 +318,10 @@ mod tests {
         terminal: bool,
     ) -> Result<String, String> {
         let out = Shared::default();
-        let mut sink = Sink {
-            out: BufWriter::new(Box::new(out.clone())),
-            format,
-            delimiter: b'\n',
-            terminal,
-        };
+        let mut sink = Sink::new(Box::new(out.clone()), format, b'\n', terminal);
         let mut sources: Vec<Source> = files.iter().map(|f| source(f)).collect();
         let result = merge_sources(&mut sources, &mut sink, false);
-        sink.out.flush().unwrap();
+        sink.flush().unwrap();
         result.map_err(|e| e.to_string())?;
         let bytes = out.0.lock().unwrap().clone();
         Ok(String::from_utf8(bytes).unwrap())
@@ -713,12 +401,5 @@ mod tests {
             assert!(error.starts_with("in.jsonl line "), "{error}");
             assert!(error.contains(want), "{file:?}: {error}");
         }
-    }
-
-    #[test]
-    fn messages_quote_at_most_an_excerpt() {
-        let long = "x".repeat(10_000);
-        assert_eq!(excerpt(&long).len(), 63);
-        assert_eq!(excerpt("é"), "é");
     }
 }

@@ -35,7 +35,7 @@ pub fn main() -> Exit {
         }
     };
     let result = match cli.command {
-        args::Command::Run(args) => run::run(args),
+        args::Command::Run(args) => run::run(*args),
         args::Command::Inspect(args) => inspect::inspect(args),
         args::Command::Compile(args) => compile::compile(args),
         args::Command::Merge(args) => merge::merge(args),

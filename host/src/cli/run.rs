@@ -160,13 +160,13 @@ fn check_output_path(
     let Some(output) = output else { return Ok(()) };
     let input = input.filter(|p| p.as_os_str() != "-");
     for (what, other) in [("input", input), ("plugin", Some(plugin))] {
-        if let Some(other) = other {
-            if same_file(output, other) {
-                bail!(
-                    "output {} is the {what} file: writing it would destroy what is being read",
-                    output.display()
-                );
-            }
+        if let Some(other) = other
+            && same_file(output, other)
+        {
+            bail!(
+                "output {} is the {what} file: writing it would destroy what is being read",
+                output.display()
+            );
         }
     }
     if output.is_dir() {
