@@ -7,7 +7,7 @@ mod common;
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -101,39 +101,30 @@ fn shards_merge_to_the_unsharded_run_byte_for_byte() {
 #[test]
 fn the_last_file_named_wins_an_index() {
     let scratch = Scratch::new();
-    let first = scratch.write("first.txt", b"a\nerr\nb\nerr\nc\n");
-    let fixed = scratch.write("fixed.txt", b"a\nsecond try\nb\nfourth\nc\n");
-    let run_jsonl = jsonl_run(plugins::HOSTILE, &first, &[]);
-    let failed: Vec<u64> = kinds(&parse_jsonl(std::str::from_utf8(&run_jsonl).unwrap()))
-        .into_iter()
-        .map(|(index, _)| index)
-        .collect();
-    assert_eq!(failed, [1, 3]);
+    // Record 1 runs out of a small fuel budget; record 3 always fails.
+    let long = "x".repeat(100_000);
+    let records = ["a", long.as_str(), "b", "", "c"].map(String::from);
+    let input = scratch.write("input.txt", &join_lines(&records));
+    let first = jsonl_run(plugins::UPPER, &input, &["--fuel", "100000"]);
+    let failed = kinds(&parse_jsonl(std::str::from_utf8(&first).unwrap()));
+    assert_eq!(failed, [(1, "fuel".into()), (3, "guest".into())]);
+    let first_file = scratch.write("run.jsonl", &first);
 
-    // The retry: the same job over the failed records, original indices
-    // (what `run --only-failed` writes), here cut from a run of the fix.
-    let whole_fixed = jsonl_run(plugins::HOSTILE, &fixed, &[]);
-    let retry: Vec<u8> = whole_fixed
-        .split_inclusive(|&b| b == b'\n')
-        .filter(|line| {
-            let value: serde_json::Value = serde_json::from_slice(line).unwrap();
-            failed.contains(&value["index"].as_u64().unwrap())
-        })
-        .flatten()
-        .copied()
-        .collect();
-    let run_file = scratch.write("run.jsonl", &run_jsonl);
+    // The retry: only the records that ran out of fuel, without a budget.
+    let only_failed = format!("{}:fuel", path_str(&first_file));
+    let retry = jsonl_run(plugins::UPPER, &input, &["--only-failed", &only_failed]);
+    assert_eq!(parse_jsonl(std::str::from_utf8(&retry).unwrap()).len(), 1);
     let retry_file = scratch.write("retry.jsonl", &retry);
 
-    let merged = merge(&[run_file.clone(), retry_file.clone()], &[]);
-    assert_eq!(merged.code(), Some(0), "{}", merged.stderr());
-    assert_eq!(merged.output.stdout, whole_fixed);
+    let merged = merge(&[first_file.clone(), retry_file.clone()], &[]);
+    assert_eq!(merged.code(), Some(1), "record 3 still fails");
+    assert_eq!(merged.output.stdout, jsonl_run(plugins::UPPER, &input, &[]));
 
-    let merged = merge(&[retry_file, run_file], &[]);
+    let merged = merge(&[retry_file, first_file], &[]);
     assert_eq!(merged.code(), Some(1));
     assert_eq!(
-        merged.output.stdout, run_jsonl,
-        "the first run named last wins"
+        merged.output.stdout, first,
+        "the first run, named last, wins"
     );
 }
 
@@ -358,14 +349,6 @@ fn big_line(out: &mut impl Write, index: u64) -> std::io::Result<()> {
     }
 }
 
-/// The peak RSS of process `pid`'s own memory (`VmHWM`), in KiB; `None`
-/// once it has exited.
-fn own_peak_rss_kib(pid: u32) -> Option<i64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
-    line.trim().trim_end_matches("kB").trim().parse().ok()
-}
-
 /// A finished merge: exit code, peak RSS of its own memory in KiB,
 /// stderr, time taken.
 struct Measured {
@@ -375,21 +358,24 @@ struct Measured {
     elapsed: Duration,
 }
 
-/// Runs `sandmap merge FILES` with stdout to `out` and measures its peak
-/// RSS by sampling `VmHWM` until it exits (not reaped yet, so the pid
-/// stays its own), then reaps it with `wait4`. `wait4`'s `ru_maxrss`
-/// alone would not do: a child starts with the RSS of the test process
-/// that spawned it (tens of MiB while other tests run), not its own.
-fn measure_merge(files: &[PathBuf], out: &Path) -> Measured {
+/// Runs `sandmap merge FILES`, hands its stdout to `check` on another
+/// thread, and measures its peak RSS by sampling `VmHWM` until it exits
+/// (not reaped yet, so the pid stays its own); then reaps it with `wait4`.
+/// `wait4`'s `ru_maxrss` alone would not do: a child starts with the RSS
+/// of the test process that spawned it (tens of MiB while other tests
+/// run), not its own.
+fn measure_merge(files: &[PathBuf], check: impl FnOnce(ChildStdout) + Send + 'static) -> Measured {
     let started = Instant::now();
     let mut child = sandmap()
         .arg("merge")
         .args(files)
         .stdin(Stdio::null())
-        .stdout(std::fs::File::create(out).unwrap())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start sandmap");
+    let stdout = child.stdout.take().unwrap();
+    let checker = std::thread::spawn(move || check(stdout));
     let stderr = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     let pid = child.id();
@@ -405,6 +391,9 @@ fn measure_merge(files: &[PathBuf], out: &Path) -> Measured {
     let (code, _inherited_max_rss) = wait_with_rusage(pid);
     let elapsed = started.elapsed();
     std::mem::forget(child);
+    if let Err(panic) = checker.join() {
+        std::panic::resume_unwind(panic);
+    }
     Measured {
         code,
         peak_kib,
@@ -413,34 +402,11 @@ fn measure_merge(files: &[PathBuf], out: &Path) -> Measured {
     }
 }
 
-#[test]
-fn ten_million_lines_merge_in_bounded_memory() {
-    const TOTAL: u64 = 10_000_000;
-    let scratch = Scratch::new();
-    let parts = big_shards(&scratch, TOTAL);
-    let out = scratch.path("merged.jsonl");
-    let measured = measure_merge(&parts, &out);
-    eprintln!(
-        "merged {TOTAL} lines in {:.2?}, peak RSS {} KiB",
-        measured.elapsed, measured.peak_kib
-    );
-    assert_eq!(
-        measured.code, 1,
-        "every millionth record failed: {}",
-        measured.stderr
-    );
-    assert!(measured.peak_kib > 0, "sampled while it ran");
-    assert!(
-        measured.peak_kib < 32 * 1024,
-        "peak RSS {} KiB",
-        measured.peak_kib
-    );
-
-    // Every line, in order, as written.
-    let file = std::fs::File::open(&out).unwrap();
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+/// Asserts that `merged` holds every line of [`big_shards`], in order.
+fn check_big_merge(merged: ChildStdout, total: u64) {
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, merged);
     let (mut line, mut want) = (Vec::new(), Vec::new());
-    for index in 0..TOTAL {
+    for index in 0..total {
         line.clear();
         want.clear();
         reader.read_until(b'\n', &mut line).unwrap();
@@ -456,6 +422,29 @@ fn ten_million_lines_merge_in_bounded_memory() {
         reader.read_until(b'\n', &mut line).unwrap(),
         0,
         "nothing more"
+    );
+}
+
+#[test]
+fn ten_million_lines_merge_in_bounded_memory() {
+    const TOTAL: u64 = 10_000_000;
+    let scratch = Scratch::new();
+    let parts = big_shards(&scratch, TOTAL);
+    let measured = measure_merge(&parts, |merged| check_big_merge(merged, TOTAL));
+    eprintln!(
+        "merged {TOTAL} lines in {:.2?}, peak RSS {} KiB",
+        measured.elapsed, measured.peak_kib
+    );
+    assert_eq!(
+        measured.code, 1,
+        "every millionth record failed: {}",
+        measured.stderr
+    );
+    assert!(measured.peak_kib > 0, "sampled while it ran");
+    assert!(
+        measured.peak_kib < 32 * 1024,
+        "peak RSS {} KiB",
+        measured.peak_kib
     );
 }
 

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use crate::build_error::{BuildError, ConfigError};
 use crate::cache::CompileCache;
 use crate::config::{Config, Order, Retry, Shard};
 use crate::engine::{Engine, EngineSettings, MAX_JOBS};
-use crate::error::{BuildError, ConfigError};
 use crate::grants::DirGrant;
 use crate::limits::{Limits, MAX_TIMEOUT};
 use crate::load::precompile;

@@ -26,7 +26,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::error::ConfigError;
+use crate::build_error::ConfigError;
 
 /// Bumped when the way entries are named or written changes.
 const FORMAT: &[u8] = b"sandmap-compile-cache-v2";

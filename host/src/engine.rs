@@ -3,7 +3,7 @@
 //! all build their engine through [`EngineSettings`], so what `inspect`
 //! accepts is what `run` runs, and what `compile` writes `run` can load.
 
-use crate::error::{LoadError, WasmError};
+use crate::build_error::{LoadError, WasmError};
 
 /// Memory of a freed instance slot left mapped rather than returned to the
 /// OS, so the next instance in the slot does not fault it in again, when

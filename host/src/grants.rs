@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::error::ConfigError;
+use crate::build_error::ConfigError;
 
 /// A host directory made visible to the guest.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

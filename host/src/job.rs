@@ -3,7 +3,7 @@
 //! works out where a stopped job goes on from).
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::cancel::CancelToken;
@@ -361,17 +361,4 @@ fn journal_error(path: &Path, source: std::io::Error) -> JobError {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// Opens `path` for appending after its first `len` bytes.
-pub(crate) fn append_after(path: &Path, len: u64) -> std::io::Result<File> {
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
-    file.set_len(len)?;
-    file.seek(SeekFrom::Start(len))?;
-    Ok(file)
 }

@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 // Data and errors.
+mod build_error;
 mod config;
 mod error;
 mod grants;
@@ -75,15 +76,13 @@ mod resume;
 mod builder;
 mod pool;
 
+pub use build_error::{BuildError, ConfigError, LoadError, WasmError};
 pub use builder::PoolBuilder;
 pub use cache::{CACHE_LIMIT, CacheOutcome, CompileCache};
 pub use cancel::CancelToken;
 pub use config::{Config, DEFAULT_MAX_IN_FLIGHT, Order, Retry, Shard};
 pub use engine::{MAX_JOBS, MEMORIES_PER_COMPONENT};
-pub use error::{
-    BuildError, ConfigError, ErrorKind, JobError, LoadError, RecordError, RunError, UnknownKind,
-    WasmError,
-};
+pub use error::{ErrorKind, JobError, RecordError, RunError, UnknownKind};
 pub use grants::{DirGrant, Grants};
 pub use job::{Flow, JobBuilder, JobSummary, RunningJob};
 pub use limits::{

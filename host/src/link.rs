@@ -8,8 +8,8 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 
 use wasmtime::component::{ComponentExportIndex, InstancePre};
 
+use crate::build_error::{LoadError, WasmError};
 use crate::engine::Engine;
-use crate::error::{LoadError, WasmError};
 use crate::host::{ComponentState, ModuleState};
 use crate::load::Code;
 

@@ -7,9 +7,9 @@ use std::borrow::Cow;
 use wasmtime::component::Component;
 use wasmtime::{Module, Precompiled};
 
+use crate::build_error::{LoadError, WasmError};
 use crate::cache::CacheOutcome;
 use crate::engine::Engine;
-use crate::error::{LoadError, WasmError};
 use crate::source::{LoadOptions, PluginSource};
 
 /// Compiled code of either form.

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
+use crate::build_error::LoadError;
 use crate::cache::CacheOutcome;
 use crate::engine::Engine;
-use crate::error::LoadError;
 use crate::link::{Compiled, PluginKind, link};
 use crate::load::compile;
 use crate::source::{LoadOptions, PluginSource};

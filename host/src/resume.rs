@@ -2,7 +2,7 @@
 //! of its checkpoints the output really holds, and which records are done.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::error::{JobError, RunError};
@@ -154,7 +154,7 @@ impl Resume {
 
     /// The output, cut to its valid length, open for appending.
     pub fn open_output(&self, output: &Path) -> Result<File, JobError> {
-        crate::job::append_after(output, self.out_len).map_err(|source| JobError::Output {
+        append_after(output, self.out_len).map_err(|source| JobError::Output {
             path: output.to_path_buf(),
             source,
         })
@@ -276,4 +276,17 @@ impl Select for Only {
             None => Ok(()),
         }
     }
+}
+
+/// Opens `path` for appending after its first `len` bytes.
+fn append_after(path: &Path, len: u64) -> std::io::Result<File> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    file.set_len(len)?;
+    file.seek(SeekFrom::Start(len))?;
+    Ok(file)
 }

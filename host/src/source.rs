@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::build_error::LoadError;
 use crate::cache::CompileCache;
-use crate::error::LoadError;
 
 /// Where a plugin's bytes come from: a file, or bytes already in memory.
 ///

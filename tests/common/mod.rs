@@ -152,13 +152,19 @@ pub struct Measured {
     pub elapsed: std::time::Duration,
 }
 
+/// The peak RSS of process `pid`'s own memory (`VmHWM`), in KiB; `None`
+/// once it has exited.
+pub fn own_peak_rss_kib(pid: u32) -> Option<i64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    line.trim().trim_end_matches("kB").trim().parse().ok()
+}
+
 /// Runs sandmap with `args`, stdin from `input`, stdout to `output` (or
-/// discarded), and measures its peak RSS. Kills it and fails after
-/// `limit`.
-#[allow(
-    clippy::zombie_processes,
-    reason = "reaped by wait4, which gives the peak RSS"
-)]
+/// discarded), and measures the peak RSS of its own memory by sampling
+/// `VmHWM` until it exits (`wait4`'s `ru_maxrss` would count the pages of
+/// the test process it was spawned from). Kills it and fails after `limit`.
+#[allow(clippy::zombie_processes, reason = "reaped by wait4 below")]
 pub fn measure(
     args: &[&str],
     input: &Path,
@@ -180,29 +186,28 @@ pub fn measure(
     let stderr = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     let pid = child.id();
-    let watchdog = std::thread::spawn(move || {
-        let deadline = std::time::Instant::now() + limit;
-        while std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            if unsafe { libc::kill(pid as i32, 0) } != 0 {
-                return false;
-            }
+    let mut peak = 0;
+    let mut killed = false;
+    while let Some(kib) = own_peak_rss_kib(pid) {
+        peak = peak.max(kib);
+        if started.elapsed() > limit {
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            killed = true;
+            break;
         }
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-        true
-    });
-    let (code, max_rss_kib) = wait_with_rusage(pid);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let (code, _) = wait_with_rusage(pid);
     let elapsed = started.elapsed();
     std::mem::forget(child);
     let stderr = reader.join().unwrap();
-    let killed = watchdog.join().unwrap_or(false);
     assert!(
         !killed,
         "sandmap {args:?} ran past {limit:?} and was killed; stderr: {stderr}"
     );
     Measured {
         code,
-        max_rss_kib,
+        max_rss_kib: peak,
         stderr,
         elapsed,
     }
