@@ -117,12 +117,15 @@ impl Batcher {
         if self.spans.is_empty() {
             return None;
         }
+        // The next batch will likely be as large: start it with room.
+        let (bytes, records) = (self.data.len(), self.spans.len());
+        let hashed = if self.hash_records { records } else { 0 };
         let batch = Batch {
             first_ord: self.next_ord,
-            data: Bytes::from(std::mem::take(&mut self.data)),
-            spans: std::mem::take(&mut self.spans),
-            indices: std::mem::take(&mut self.indices),
-            hashes: std::mem::take(&mut self.hashes),
+            data: Bytes::from(std::mem::replace(&mut self.data, Vec::with_capacity(bytes))),
+            spans: std::mem::replace(&mut self.spans, Vec::with_capacity(records)),
+            indices: std::mem::replace(&mut self.indices, Vec::with_capacity(records)),
+            hashes: std::mem::replace(&mut self.hashes, Vec::with_capacity(hashed)),
         };
         self.next_ord += batch.len() as u64;
         Some(batch)

@@ -276,6 +276,7 @@ impl PoolBuilder {
         let options = LoadOptions {
             allow_precompiled: self.allow_precompiled,
             cache: self.cache.clone(),
+            dirs_granted: !config.grants.dirs.is_empty(),
         };
         let plugin = Plugin::load(&engine, &self.source, &options)?;
         let wasi = WasiSetup {

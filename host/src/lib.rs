@@ -58,9 +58,12 @@ mod limiter;
 mod wasi;
 // Execution.
 mod batch;
+mod command;
 mod feeder;
 mod framing;
+mod mapper;
 mod outcome;
+mod record;
 mod results;
 mod run;
 mod window;

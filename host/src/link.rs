@@ -5,6 +5,7 @@ use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, Type};
 use wasmtime::{FuncType, Module};
 use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi::p2::bindings::sync::CommandPre as SyncCommandPre;
 
 use wasmtime::component::{ComponentExportIndex, InstancePre};
 
@@ -38,17 +39,26 @@ impl PluginKind {
     }
 }
 
-/// The pre-instantiated form of each kind of plugin.
+/// The pre-instantiated form of each kind of plugin. `sync` plugins can
+/// never wait on the host (see [`may_wait`]): they are linked to WASI's
+/// synchronous implementation and called without an async fiber, which
+/// costs less per record. Every other plugin is called through the async
+/// API, raced against its timer and the cancel token.
 pub(crate) enum Compiled {
     Mapper {
         pre: InstancePre<ComponentState>,
         map: ComponentExportIndex,
+        sync: bool,
     },
     CommandComponent {
         pre: CommandPre<ComponentState>,
     },
+    CommandComponentSync {
+        pre: SyncCommandPre<ComponentState>,
+    },
     CommandModule {
         pre: wasmtime::InstancePre<ModuleState>,
+        sync: bool,
     },
 }
 
@@ -57,7 +67,9 @@ impl Compiled {
     pub fn kind(&self) -> PluginKind {
         match self {
             Compiled::Mapper { .. } => PluginKind::Mapper,
-            Compiled::CommandComponent { .. } => PluginKind::CommandComponent,
+            Compiled::CommandComponent { .. } | Compiled::CommandComponentSync { .. } => {
+                PluginKind::CommandComponent
+            }
             Compiled::CommandModule { .. } => PluginKind::CommandModule,
         }
     }
@@ -69,40 +81,74 @@ const MAPPER_FUNCTION: &str = "map";
 const COMMAND_INTERFACE_PREFIX: &str = "wasi:cli/run@0.2";
 
 /// Links `code`, returning its pre-instantiated form, its imports and its
-/// exports.
+/// exports. `dirs_granted` says whether the run grants directories.
 pub(crate) fn link(
     engine: &Engine,
     name: &str,
     code: &Code,
+    dirs_granted: bool,
 ) -> Result<(Compiled, Vec<String>, Vec<String>), LoadError> {
     let wasm = engine.wasmtime();
     match code {
         Code::Component(component) => {
             let ty = component.component_type();
-            let imports = ty.imports(wasm).map(|(n, _)| n.to_string()).collect();
+            let imports: Vec<String> = ty.imports(wasm).map(|(n, _)| n.to_string()).collect();
             let exports = ty.exports(wasm).map(|(n, _)| n.to_string()).collect();
-            Ok((link_component(engine, name, component)?, imports, exports))
+            let sync = !may_wait(&imports, dirs_granted);
+            Ok((
+                link_component(engine, name, component, sync)?,
+                imports,
+                exports,
+            ))
         }
         Code::Module(module) => {
-            let imports = module
+            let imports: Vec<String> = module
                 .imports()
                 .map(|i| format!("{}#{}", i.module(), i.name()))
                 .collect();
             let exports = module.exports().map(|e| e.name().to_string()).collect();
-            Ok((link_module(engine, name, module)?, imports, exports))
+            let sync = !may_wait(&imports, dirs_granted);
+            Ok((link_module(engine, name, module, sync)?, imports, exports))
         }
     }
+}
+
+/// Whether a plugin with these imports (interface names of a component,
+/// `module#name` of a core module) can wait on the host: sleep on a clock,
+/// read a granted file that never comes (a FIFO), use a socket. Nothing
+/// else the sandbox gives can leave a call pending: stdin is closed or
+/// holds the record, stdout and stderr are always ready, and without a
+/// granted directory no file can be opened.
+pub(crate) fn may_wait(imports: &[String], dirs_granted: bool) -> bool {
+    imports.iter().any(|import| {
+        let (module, name) = import.split_once('#').unwrap_or((import, ""));
+        if module == "wasi_snapshot_preview1" {
+            return name == "poll_oneoff"
+                || name.starts_with("sock_")
+                || (dirs_granted && (name.starts_with("path_") || name.starts_with("fd_")));
+        }
+        module.starts_with("wasi:clocks/monotonic-clock")
+            || module.starts_with("wasi:sockets/")
+            || (dirs_granted && module.starts_with("wasi:filesystem/"))
+            // Anything this list does not know might wait.
+            || !module.starts_with("wasi:")
+    })
 }
 
 fn link_component(
     engine: &Engine,
     name: &str,
     component: &Component,
+    sync: bool,
 ) -> Result<Compiled, LoadError> {
     let wasm = engine.wasmtime();
     let ty = component.component_type();
     let mut linker = wasmtime::component::Linker::<ComponentState>::new(wasm);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
+    if sync {
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(engine_error)?;
+    } else {
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
+    }
     let link_error = |e| LoadError::Link {
         name: name.to_string(),
         source: WasmError::new(e),
@@ -136,7 +182,7 @@ fn link_component(
             .get_export_index(Some(&instance), MAPPER_FUNCTION)
             .ok_or_else(|| no_entry(format!("`{MAPPER_FUNCTION}` is not exported")))?;
         let pre = linker.instantiate_pre(component).map_err(link_error)?;
-        return Ok(Compiled::Mapper { pre, map });
+        return Ok(Compiled::Mapper { pre, map, sync });
     }
 
     let is_command = ty
@@ -144,6 +190,10 @@ fn link_component(
         .any(|(name, _)| name.starts_with(COMMAND_INTERFACE_PREFIX));
     if is_command {
         let pre = linker.instantiate_pre(component).map_err(link_error)?;
+        if sync {
+            let pre = SyncCommandPre::new(pre).map_err(link_error)?;
+            return Ok(Compiled::CommandComponentSync { pre });
+        }
         let pre = CommandPre::new(pre).map_err(link_error)?;
         return Ok(Compiled::CommandComponent { pre });
     }
@@ -163,7 +213,12 @@ fn link_component(
     )))
 }
 
-fn link_module(engine: &Engine, name: &str, module: &Module) -> Result<Compiled, LoadError> {
+fn link_module(
+    engine: &Engine,
+    name: &str,
+    module: &Module,
+    sync: bool,
+) -> Result<Compiled, LoadError> {
     let start = module
         .exports()
         .find(|e| e.name() == "_start")
@@ -183,15 +238,20 @@ fn link_module(engine: &Engine, name: &str, module: &Module) -> Result<Compiled,
         });
     }
     let mut linker = wasmtime::Linker::<ModuleState>::new(engine.wasmtime());
-    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state| &mut state.wasi)
-        .map_err(engine_error)?;
+    if sync {
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi)
+            .map_err(engine_error)?;
+    } else {
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state| &mut state.wasi)
+            .map_err(engine_error)?;
+    }
     let pre = linker
         .instantiate_pre(module)
         .map_err(|e| LoadError::Link {
             name: name.to_string(),
             source: WasmError::new(e),
         })?;
-    Ok(Compiled::CommandModule { pre })
+    Ok(Compiled::CommandModule { pre, sync })
 }
 
 fn engine_error(e: wasmtime::Error) -> LoadError {

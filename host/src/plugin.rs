@@ -71,7 +71,8 @@ impl Plugin {
     ) -> Result<Self, LoadError> {
         let bytes = source.read()?;
         let loaded = compile(engine, source, &bytes, options)?;
-        let (compiled, imports, exports) = link(engine, source.name(), &loaded.code)?;
+        let (compiled, imports, exports) =
+            link(engine, source.name(), &loaded.code, options.dirs_granted)?;
         let info = PluginInfo {
             name: source.name().to_string(),
             kind: compiled.kind(),

@@ -124,4 +124,7 @@ pub(crate) struct LoadOptions {
     pub allow_precompiled: bool,
     /// Where to keep and find compiled code; `None` compiles every time.
     pub cache: Option<CompileCache>,
+    /// Whether the run grants directories (a guest may then wait on a
+    /// file, and is called through the async API).
+    pub dirs_granted: bool,
 }

@@ -19,9 +19,10 @@ use crate::config::Config;
 use crate::error::{RecordError, RunError};
 use crate::outcome::RecordResult;
 use crate::plugin::Plugin;
+use crate::record::RecordRef;
 use crate::run::{Chunk, Job, RunMessage, RunShared, Task, panic_message};
 use crate::wasi::WasiSetup;
-use crate::worker::{RecordRef, Worker};
+use crate::worker::Worker;
 
 /// Results a worker holds before handing them over, in bytes.
 const FLUSH_BYTES: u64 = 1 << 20;
@@ -58,11 +59,11 @@ impl Workers {
                 .enable_time()
                 .build()
                 .map_err(|e| RunError::Internal(format!("cannot start a worker: {e}")))?;
-            let worker = Worker::new(plugin.clone(), config.clone(), wasi.clone());
+            let worker = Worker::new(runtime, plugin.clone(), config.clone(), wasi.clone());
             let jobs = jobs.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("sandmap-worker-{i}"))
-                .spawn(move || work(worker, runtime, jobs))
+                .spawn(move || work(worker, jobs))
                 .map_err(|e| RunError::Internal(format!("cannot start a worker thread: {e}")))?;
             workers.threads.push(thread);
         }
@@ -90,12 +91,11 @@ impl Drop for Workers {
 }
 
 /// A worker thread: runs tasks until told to stop.
-fn work(mut worker: Worker, runtime: tokio::runtime::Runtime, jobs: Receiver<Job>) {
+fn work(mut worker: Worker, jobs: Receiver<Job>) {
     while let Ok(Job::Task(task)) = jobs.recv() {
         let run = task.run.clone();
         let first = task.batch.first_ord + task.pos as u64;
-        let done =
-            std::panic::catch_unwind(AssertUnwindSafe(|| run_task(&mut worker, &runtime, task)));
+        let done = std::panic::catch_unwind(AssertUnwindSafe(|| run_task(&mut worker, task)));
         if let Err(panic) = done {
             // A bug in sandmap, not in the guest: the run ends with an
             // error, and this worker starts afresh.
@@ -109,18 +109,16 @@ fn work(mut worker: Worker, runtime: tokio::runtime::Runtime, jobs: Receiver<Job
             run.cancel.cancel();
         }
     }
-    // A guest blocked in the kernel (a FIFO in a granted directory) keeps
-    // a thread of this runtime busy for ever: do not wait for it.
-    runtime.shutdown_background();
+    worker.shut_down();
 }
 
 /// Runs the records of `task` until it is done or parked.
-fn run_task(worker: &mut Worker, runtime: &tokio::runtime::Runtime, mut task: Task) {
+fn run_task(worker: &mut Worker, mut task: Task) {
     let run = task.run.clone();
     let started = Instant::now();
     let first_pos = task.pos;
     loop {
-        let stopped_at = runtime.block_on(run_records(worker, &mut task));
+        let stopped_at = run_records(worker, &mut task);
         let Some(pos) = stopped_at else { break };
         let ord = task.batch.first_ord + pos as u64;
         task.pos = pos;
@@ -135,7 +133,7 @@ fn run_task(worker: &mut Worker, runtime: &tokio::runtime::Runtime, mut task: Ta
 
 /// Runs records of `task` from its position; stops early, returning the
 /// position to go on from, when the run's output budget is full.
-async fn run_records(worker: &mut Worker, task: &mut Task) -> Option<usize> {
+fn run_records(worker: &mut Worker, task: &mut Task) -> Option<usize> {
     let run = task.run.clone();
     let batch = &task.batch;
     let mut out = Outbox::new(&run, batch, task.pos);
@@ -159,7 +157,7 @@ async fn run_records(worker: &mut Worker, task: &mut Task) -> Option<usize> {
             bytes: batch.record(pos),
             shared: &shared,
         };
-        let finished = worker.run(&record, &run.cancel).await;
+        let finished = worker.run(&record, &run.cancel);
         let mut result = RecordResult::new(record.index, finished.outcome);
         result.attempts = finished.attempts;
         result.stats = finished.stats;
