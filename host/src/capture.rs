@@ -8,6 +8,7 @@
 //! a guest that prints 100 MB costs no memory.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -58,7 +59,15 @@ impl Buffer {
 /// clone and gives another to the guest's WASI context.
 #[derive(Debug, Clone)]
 pub(crate) struct Capture {
-    buffer: Arc<Mutex<Buffer>>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// Whether anything was written since the last `take`/`clear`: most
+    /// guests print nothing, and then the lock is never taken.
+    written: AtomicBool,
+    buffer: Mutex<Buffer>,
 }
 
 impl Capture {
@@ -74,28 +83,42 @@ impl Capture {
 
     fn with_mode(mode: Mode) -> Self {
         Capture {
-            buffer: Arc::new(Mutex::new(Buffer {
-                mode,
-                bytes: Vec::new(),
-            })),
+            shared: Arc::new(Shared {
+                written: AtomicBool::new(false),
+                buffer: Mutex::new(Buffer {
+                    mode,
+                    bytes: Vec::new(),
+                }),
+            }),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, Buffer> {
         // A poisoned lock only means a panic elsewhere mid-write; the bytes
         // are still a valid (if partial) capture.
-        self.buffer.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.buffer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes `data` (what the guest's stream does).
+    fn write(&self, data: &[u8]) -> Result<(), OutputLimitExceeded> {
+        self.shared.written.store(true, Ordering::Relaxed);
+        self.lock().write(data)
     }
 
     /// Takes what was captured, leaving the capture empty for the next
     /// record.
     pub fn take(&self) -> Vec<u8> {
+        if !self.shared.written.swap(false, Ordering::Relaxed) {
+            return Vec::new();
+        }
         std::mem::take(&mut self.lock().bytes)
     }
 
     /// Forgets what was captured.
     pub fn clear(&self) {
-        self.lock().bytes.clear();
+        if self.shared.written.swap(false, Ordering::Relaxed) {
+            self.lock().bytes.clear();
+        }
     }
 }
 
@@ -123,9 +146,7 @@ impl Pollable for Capture {
 #[wasmtime_wasi::async_trait]
 impl OutputStream for Capture {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.lock()
-            .write(&bytes)
-            .map_err(|e| StreamError::Trap(wasmtime::Error::new(e)))
+        Capture::write(self, &bytes).map_err(|e| StreamError::Trap(wasmtime::Error::new(e)))
     }
 
     fn flush(&mut self) -> StreamResult<()> {
@@ -147,8 +168,7 @@ impl tokio::io::AsyncWrite for Capture {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         Poll::Ready(
-            self.lock()
-                .write(buf)
+            Capture::write(&self, buf)
                 .map(|()| buf.len())
                 .map_err(std::io::Error::other),
         )
@@ -171,9 +191,9 @@ mod tests {
     fn tail_keeps_only_the_last_bytes() {
         let capture = Capture::tail();
         for _ in 0..100 {
-            capture.lock().write(&[b'a'; 1000]).unwrap();
+            capture.write(&[b'a'; 1000]).unwrap();
         }
-        capture.lock().write(b"END").unwrap();
+        capture.write(b"END").unwrap();
         let kept = capture.take();
         assert_eq!(kept.len(), TAIL_BYTES);
         assert!(kept.ends_with(b"aEND"));
@@ -183,8 +203,8 @@ mod tests {
     #[test]
     fn whole_refuses_writes_past_the_limit() {
         let capture = Capture::whole(10);
-        capture.lock().write(b"0123456789").unwrap();
-        assert!(capture.lock().write(b"x").is_err());
+        capture.write(b"0123456789").unwrap();
+        assert!(capture.write(b"x").is_err());
         assert_eq!(capture.take(), b"0123456789");
     }
 }

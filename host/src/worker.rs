@@ -95,84 +95,71 @@ impl Worker {
     }
 
     fn attempt(&mut self, record: &RecordRef<'_>, cancel: &CancelToken) -> (Outcome, Usage) {
-        let plugin = self.plugin.clone();
-        let config = self.config.clone();
+        let Worker {
+            runtime,
+            plugin,
+            config,
+            wasi,
+            mapper: kept,
+        } = self;
         let engine = plugin.engine().wasmtime();
         let failed = |error| (Err(error), Usage::default());
         match plugin.compiled() {
             Compiled::Mapper { pre, map, sync } => {
-                let reused = self.mapper.take().filter(|_| !config.fresh_instances());
+                let reused = kept.take().filter(|_| !config.fresh_instances());
                 let mut mapper = match reused {
                     Some(mapper) => mapper,
-                    None => match MapperInstance::new(engine, &self.wasi, &config, record.index) {
+                    None => match MapperInstance::new(engine, wasi, config, record.index) {
                         Ok(mapper) => mapper,
                         Err(error) => return failed(error),
                     },
                 };
                 let result = if *sync {
-                    let _context = self.runtime.enter();
-                    mapper.run_sync(pre, map, record, cancel, &config)
+                    let _context = runtime.enter();
+                    mapper.run_sync(pre, map, record, cancel, config)
                 } else {
-                    self.runtime
-                        .block_on(mapper.run_async(pre, map, record, cancel, &config))
+                    runtime.block_on(mapper.run_async(pre, map, record, cancel, config))
                 };
-                let (outcome, usage, reusable) = mapper.outcome(result, &config);
+                let (outcome, usage, reusable) = mapper.outcome(result, config);
                 if reusable && !config.fresh_instances() {
-                    self.mapper = Some(mapper);
+                    *kept = Some(mapper);
                 }
                 (outcome, usage)
             }
             Compiled::CommandComponent { pre } => {
-                let mut run = match CommandRun::new(
-                    engine,
-                    &self.wasi,
-                    &config,
-                    record,
-                    WasiCtxBuilder::build,
-                ) {
-                    Ok(run) => run,
-                    Err(error) => return failed(error),
-                };
-                let result = self
-                    .runtime
-                    .block_on(run.run_component(pre, cancel, &config));
-                run.outcome(result, &config)
+                let mut run =
+                    match CommandRun::new(engine, wasi, config, record, WasiCtxBuilder::build) {
+                        Ok(run) => run,
+                        Err(error) => return failed(error),
+                    };
+                let result = runtime.block_on(run.run_component(pre, cancel, config));
+                run.outcome(result, config)
             }
             Compiled::CommandComponentSync { pre } => {
-                let mut run = match CommandRun::new(
-                    engine,
-                    &self.wasi,
-                    &config,
-                    record,
-                    WasiCtxBuilder::build,
-                ) {
-                    Ok(run) => run,
-                    Err(error) => return failed(error),
-                };
+                let mut run =
+                    match CommandRun::new(engine, wasi, config, record, WasiCtxBuilder::build) {
+                        Ok(run) => run,
+                        Err(error) => return failed(error),
+                    };
                 let result = {
-                    let _context = self.runtime.enter();
-                    run.run_component_sync(pre, cancel, &config)
+                    let _context = runtime.enter();
+                    run.run_component_sync(pre, cancel, config)
                 };
-                run.outcome(result, &config)
+                run.outcome(result, config)
             }
             Compiled::CommandModule { pre, sync } => {
-                let mut run = match CommandRun::new(
-                    engine,
-                    &self.wasi,
-                    &config,
-                    record,
-                    WasiCtxBuilder::build_p1,
-                ) {
-                    Ok(run) => run,
-                    Err(error) => return failed(error),
-                };
+                let mut run =
+                    match CommandRun::new(engine, wasi, config, record, WasiCtxBuilder::build_p1) {
+                        Ok(run) => run,
+                        Err(error) => return failed(error),
+                    };
                 let result = if *sync {
-                    let _context = self.runtime.enter();
-                    run.run_module_sync(pre, cancel, &config)
+                    let _context = runtime.enter();
+                    run.run_module_sync(pre, cancel, config)
                 } else {
-                    self.runtime.block_on(run.run_module(pre, cancel, &config))
+                    runtime.block_on(run.run_module(pre, cancel, config))
                 };
-                run.outcome(result, &config)
+                run.outcome(result, config)
             }
         }
     }
