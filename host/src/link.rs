@@ -149,6 +149,7 @@ fn link_component(
     } else {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
     }
+    deny_component_symlinks(&mut linker).map_err(engine_error)?;
     let link_error = |e| LoadError::Link {
         name: name.to_string(),
         source: WasmError::new(e),
@@ -245,6 +246,7 @@ fn link_module(
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state| &mut state.wasi)
             .map_err(engine_error)?;
     }
+    deny_module_symlinks(&mut linker).map_err(engine_error)?;
     let pre = linker
         .instantiate_pre(module)
         .map_err(|e| LoadError::Link {
@@ -252,6 +254,44 @@ fn link_module(
             source: WasmError::new(e),
         })?;
     Ok(Compiled::CommandModule { pre, sync })
+}
+
+/// The filesystem interface whose `symlink-at` is replaced.
+const FILESYSTEM_TYPES: &str = "wasi:filesystem/types@0.2.12";
+/// preview 1's `EPERM`.
+const ERRNO_PERM: i32 = 63;
+
+/// Making symlinks is refused, even in a writable grant: sandmap never
+/// follows one out of a grant, but a link left in a host directory (say
+/// `out/x -> ../../home`) could mislead a host program that reads the
+/// directory afterwards.
+fn deny_component_symlinks(
+    linker: &mut wasmtime::component::Linker<ComponentState>,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::filesystem::Descriptor;
+    use wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode;
+    linker.allow_shadowing(true);
+    linker.instance(FILESYSTEM_TYPES)?.func_wrap(
+        "[method]descriptor.symlink-at",
+        |_, (_, _, _): (Resource<Descriptor>, String, String)| {
+            Ok((Err::<(), ErrorCode>(ErrorCode::NotPermitted),))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// The same for preview 1's `path_symlink`.
+fn deny_module_symlinks(linker: &mut wasmtime::Linker<ModuleState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    linker.func_wrap(
+        "wasi_snapshot_preview1",
+        "path_symlink",
+        |_: wasmtime::Caller<'_, ModuleState>, _: i32, _: i32, _: i32, _: i32, _: i32| ERRNO_PERM,
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 fn engine_error(e: wasmtime::Error) -> LoadError {

@@ -9,12 +9,46 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Map untrusted functions over data, in parallel, in a WebAssembly sandbox.
 #[derive(Debug, Parser)]
-#[command(name = "sandmap", version, about, long_about = None)]
+#[command(name = "sandmap", version, about, long_about = None, after_help = MAIN_EXAMPLES)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// Examples shown by `sandmap --help`.
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  sandmap run upper.wasm in.txt -o out.txt        map a file to a file
+  seq 1 100 | sandmap run my-command.wasm -- -x   a WASI command, with argv
+  sandmap inspect plugin.wasm                      what it is, what it may touch
+  sandmap completions bash > ~/.local/share/bash-completion/completions/sandmap
+  sandmap man | man -l -                           the manual page
+
+`sandmap run --help` has more.";
+
+/// Examples and exit codes shown by `sandmap run --help`.
+const RUN_EXAMPLES: &str = "\
+Examples:
+  File to file:
+    sandmap run upper.wasm in.txt -o out.txt
+  A pipeline, results as JSON lines, with limits:
+    zcat logs.gz | sandmap run parse.wasm --format jsonl --timeout 2s \\
+        --fuel 100000000 --max-memory 64MiB > parsed.jsonl
+  A WASI command with arguments, NUL-separated records:
+    find . -print0 | sandmap run hash.wasm -0 -- --algorithm sha256
+  Grants: read /data, write thumbnails to ./thumbs, one variable:
+    sandmap run thumb.wasm list.txt --dir /data --dir-rw thumbs::/out --env SIZE=128
+  A long run that survives Ctrl-C, then retrying what timed out:
+    sandmap run f.wasm in.txt -o out.jsonl --format jsonl --journal out.journal
+    sandmap run f.wasm in.txt -o out.jsonl --format jsonl --journal out.journal --resume
+    sandmap run f.wasm in.txt --format jsonl --only-failed out.jsonl:timeout \\
+        --timeout 1m > retried.jsonl
+    sandmap merge out.jsonl retried.jsonl > all.jsonl
+
+Exit status: 0 all records ok, 1 some record failed, 2 usage error, an
+unloadable plugin or input, or output that cannot be written, 130/143
+stopped by SIGINT/SIGTERM.";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -30,6 +64,18 @@ pub enum Command {
     /// Merge jsonl files of `run` (shards, retries) into one stream in
     /// index order.
     Merge(super::merge::MergeArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff): `sandmap man | man -l -`.
+    Man,
+}
+
+/// `sandmap completions`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// How a plugin is loaded.
@@ -105,8 +151,7 @@ pub enum Format {
 
 /// `sandmap run`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Exit status: 0 all records ok, 1 some record failed, \
-2 usage error or unloadable plugin/input, 130/143 stopped by SIGINT/SIGTERM.")]
+#[command(after_help = RUN_EXAMPLES)]
 pub struct RunArgs {
     /// The plugin: a .wasm component or core module, or .wat text.
     pub plugin: PathBuf,
@@ -176,8 +221,11 @@ pub struct RunArgs {
     pub dirs: Vec<String>,
 
     /// Host directory the plugin may read AND write (create, change,
-    /// rename, remove files), at GUESTDIR (repeatable). Records running in
-    /// parallel share it with no locking.
+    /// rename and remove files and directories; not make symlinks), at
+    /// GUESTDIR (repeatable). Records running in parallel share it with no
+    /// locking, as any parallel program would; --isolate and
+    /// --deterministic give each record a fresh instance, not a fresh
+    /// directory.
     #[arg(long = "dir-rw", value_name = "HOSTDIR[::GUESTDIR]")]
     pub dirs_rw: Vec<String>,
 

@@ -2,12 +2,14 @@
 
 mod args;
 mod compile;
+mod docs;
 mod escape;
 mod exit;
 mod inspect;
 mod load;
 mod merge;
 mod only_failed;
+mod progress;
 mod report;
 mod run;
 mod signals;
@@ -39,6 +41,8 @@ pub fn main() -> Exit {
         args::Command::Inspect(args) => inspect::inspect(args),
         args::Command::Compile(args) => compile::compile(args),
         args::Command::Merge(args) => merge::merge(args),
+        args::Command::Completions(args) => docs::completions(args),
+        args::Command::Man => docs::man(),
     };
     match result {
         Ok(exit) => exit,

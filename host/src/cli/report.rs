@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sandmap::{ErrorKind, RecordError, RecordResult};
 
 use super::args::Format;
 use super::escape::for_terminal;
+use super::progress::{InputSize, Progress};
 use super::stats::WallTimes;
 
 /// Counts of a run, and its progress bar.
@@ -17,7 +17,7 @@ pub struct Report {
     started: Instant,
     ok: u64,
     failed: BTreeMap<ErrorKind, u64>,
-    bar: Option<ProgressBar>,
+    bar: Option<Progress>,
     /// Whether the summary is printed even when nothing went wrong.
     always_summarize: bool,
     quiet: bool,
@@ -27,40 +27,37 @@ pub struct Report {
     walls: Option<WallTimes>,
     /// Records a journal said were done.
     resumed: u64,
+    /// Directories the plugin may write: always named in the summary.
+    writable: Vec<String>,
 }
 
 impl Report {
     /// A report; the progress bar and the summary of a clean run appear
     /// only when stderr is a terminal.
-    pub fn new(quiet: bool, format: Format, stats: bool) -> Self {
+    pub fn new(quiet: bool, format: Format, stats: bool, input: InputSize) -> Self {
         let terminal = std::io::stderr().is_terminal();
-        let bar = (terminal && !quiet).then(|| {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
-            let style = ProgressStyle::with_template(
-                "{spinner} {human_pos} records  {rate} records/s  {elapsed}  {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_spinner())
-            .with_key(
-                "rate",
-                |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
-                    let _ = write!(out, "{:.0}", state.per_sec());
-                },
-            );
-            bar.set_style(style);
-            bar.enable_steady_tick(Duration::from_millis(100));
-            bar
-        });
         Report {
             started: Instant::now(),
             ok: 0,
             failed: BTreeMap::new(),
-            bar,
+            bar: (terminal && !quiet).then(|| Progress::new(input)),
             always_summarize: terminal,
             quiet,
             raw: format == Format::Raw,
             walls: stats.then(WallTimes::default),
             resumed: 0,
+            writable: Vec::new(),
         }
+    }
+
+    /// Names the directories the plugin may write, `HOST (as GUEST)`: the
+    /// summary always tells them.
+    pub fn writable(&mut self, grants: &[sandmap::DirGrant]) {
+        self.writable = grants
+            .iter()
+            .filter(|grant| grant.writable)
+            .map(|grant| format!("{} (as {})", grant.host.display(), grant.guest))
+            .collect();
     }
 
     /// Notes that a journal said `records` were done already.
@@ -101,9 +98,6 @@ impl Report {
         let kind = error.kind;
         *self.failed.entry(kind).or_default() += 1;
         self.tick();
-        if let Some(bar) = &self.bar {
-            bar.set_message(format!("{} failed", self.failed_total()));
-        }
     }
 
     /// One whole line on stderr, without tearing the progress bar.
@@ -119,8 +113,9 @@ impl Report {
     }
 
     fn tick(&mut self) {
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
+        let failed = self.failed_total();
+        if let Some(bar) = &mut self.bar {
+            bar.update(self.ok + failed, failed);
         }
     }
 
@@ -133,7 +128,7 @@ impl Report {
     /// a failure or a stop; after a clean run only on a terminal).
     pub fn finish(&mut self, stopped_by: Option<&str>) {
         if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
+            bar.finish();
         }
         if self.quiet {
             return;
@@ -141,7 +136,7 @@ impl Report {
         let troubled = stopped_by.is_some() || self.failed_total() > 0;
         // Asked for with --stats: always told.
         let walls = self.walls.as_ref().and_then(WallTimes::summary);
-        if troubled || self.always_summarize || walls.is_some() {
+        if troubled || self.always_summarize || walls.is_some() || !self.writable.is_empty() {
             let line = self.summary(stopped_by);
             let _ = writeln!(std::io::stderr().lock(), "{line}");
         }
@@ -171,6 +166,12 @@ impl Report {
             "; {total} records in {:.2}s ({rate:.0} records/s)",
             elapsed.as_secs_f64()
         ));
+        if !self.writable.is_empty() {
+            line.push_str(&format!(
+                "; the plugin could write {}",
+                for_terminal(&self.writable.join(", "))
+            ));
+        }
         line
     }
 }

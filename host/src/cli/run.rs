@@ -3,6 +3,8 @@
 use std::fs::File;
 use std::io::{IsTerminal, Read};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use anyhow::{Context, bail};
 use sandmap::{DirGrant, Flow, JobError, Order, Pool, PoolBuilder};
@@ -10,6 +12,7 @@ use sandmap::{DirGrant, Flow, JobError, Order, Pool, PoolBuilder};
 use super::args::{Format, RunArgs};
 use super::exit::Exit;
 use super::load::with_load_args;
+use super::progress::{Counted, InputSize};
 use super::report::Report;
 use super::signals::SignalWatch;
 
@@ -35,7 +38,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
         .map(|spec| spec.read())
         .transpose()?;
     let pool = with_load_args(builder(&args)?, &args.load).build()?;
-    let input = open_input(args.input.as_deref())?;
+    let (input, size) = open_input(args.input.as_deref())?;
     // Only now, with everything loaded, may the output file be created.
     let terminal = output_path.is_none() && std::io::stdout().is_terminal();
     let format = match args.format {
@@ -55,8 +58,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
     }
     let running = job.start(input)?;
     signals.watch(running.cancel_token());
-    let mut report = Report::new(args.quiet, args.format, args.stats);
+    let mut report = Report::new(args.quiet, args.format, args.stats, size);
     report.resumed(running.resumed());
+    report.writable(&pool.config().grants.dirs);
     let mut failed_fast = false;
     let finished = running.run(|result| {
         report.record(result);
@@ -204,19 +208,29 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-fn open_input(path: Option<&Path>) -> anyhow::Result<Box<dyn Read + Send>> {
-    match path {
-        None => Ok(Box::new(std::io::stdin())),
-        Some(p) if p.as_os_str() == "-" => Ok(Box::new(std::io::stdin())),
-        Some(path) => {
-            if path.is_dir() {
-                bail!("cannot read input {}: it is a directory", path.display());
-            }
-            let file = File::open(path)
-                .with_context(|| format!("cannot open input {}", path.display()))?;
-            Ok(Box::new(file))
-        }
+/// The input, and what the progress display can know of its size: a
+/// regular file is read through a byte counter.
+fn open_input(path: Option<&Path>) -> anyhow::Result<(Box<dyn Read + Send>, InputSize)> {
+    let path = match path {
+        Some(path) if path.as_os_str() != "-" => path,
+        _ => return Ok((Box::new(std::io::stdin()), InputSize::Unknown)),
+    };
+    if path.is_dir() {
+        bail!("cannot read input {}: it is a directory", path.display());
     }
+    let file = File::open(path).with_context(|| format!("cannot open input {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read input {}", path.display()))?;
+    if !meta.is_file() {
+        return Ok((Box::new(file), InputSize::Unknown));
+    }
+    let read = Arc::new(AtomicU64::new(0));
+    let size = InputSize::File {
+        total: meta.len(),
+        read: read.clone(),
+    };
+    Ok((Box::new(Counted::new(file, read)), size))
 }
 
 #[cfg(test)]
