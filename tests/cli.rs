@@ -76,7 +76,7 @@ fn completions_are_generated_and_parse() {
         assert_eq!(result.code(), Some(0), "{shell}: {}", result.stderr());
         assert!(result.stdout().contains("sandmap"), "{shell}");
         assert!(
-            result.stdout().contains("--max-memory"),
+            result.stdout().contains("max-memory"),
             "{shell}: options are completed"
         );
         // Parsed by the shell itself where it is installed (bash at least).

@@ -14,7 +14,11 @@ use super::exit::Exit;
 /// When standard output cannot be written.
 pub fn completions(args: CompletionsArgs) -> anyhow::Result<Exit> {
     let mut command = Cli::command();
-    clap_complete::generate(args.shell, &mut command, "sandmap", &mut std::io::stdout());
+    // Into memory first: clap_complete panics on a write error, and a
+    // closed pipe (`| head`) is no bug.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "sandmap", &mut script);
+    std::io::stdout().lock().write_all(&script)?;
     Ok(Exit::Success)
 }
 
