@@ -332,3 +332,35 @@ fn ms(d: Duration) -> f64 {
 fn kib(k: i64) -> f64 {
     k as f64 / 1024.0
 }
+
+/// sandmap's Python package against `multiprocessing.Pool(2).map`, by
+/// `bench/python_map.py`, run by the interpreter in `SANDMAP_BENCH_PYTHON`
+/// (default `target/python-venv/bin/python`) where the package is
+/// installed (a release wheel, for figures that mean something).
+pub fn python_package(_scratch: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = std::env::var_os("SANDMAP_BENCH_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target/python-venv/bin/python"));
+    println!("\n## Python: sandmap.Pool.map against multiprocessing.Pool(2).map");
+    let installed = Command::new(&python)
+        .args(["-c", "import sandmap"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        println!(
+            "  {} has no sandmap package: run python/test.sh, then install a release wheel \
+             (see docs/performance.md)",
+            python.display()
+        );
+        return;
+    }
+    let status = Command::new(&python)
+        .arg(root.join("bench/python_map.py"))
+        .arg("--sandmap")
+        .arg(sandmap_binary())
+        .status();
+    if !status.is_ok_and(|s| s.success()) {
+        println!("  bench/python_map.py failed");
+    }
+}

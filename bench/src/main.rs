@@ -6,12 +6,15 @@
 //! cargo build --release --workspace && target/release/sandmap-bench [GROUP...]
 //! ```
 //! Groups: `throughput` (workloads a, b, c against native Rust and
-//! Python's Pool.map), `limits` (epoch and fuel overhead, scaling),
-//! `interrupt`, `rss` (10,000,000 records), `cache`, and the earlier
-//! `core`, `isolate`, `memory`. Default: all but `core` and `isolate`
-//! (which `throughput` covers).
+//! Python's Pool.map), `features` (journal, stats, deterministic mode,
+//! isolation), `commands` (WASI commands), `limits` (epoch and fuel
+//! overhead, scaling), `interrupt`, `rss` (10,000,000 records), `cache`,
+//! `memory`, `python` (sandmap's Python package against
+//! multiprocessing), and `baseline` (an earlier sandmap binary, from
+//! `SANDMAP_BENCH_BASELINE`). Default: all.
 
 mod data;
+mod features;
 mod groups;
 mod measure;
 mod native;
@@ -19,10 +22,9 @@ mod native;
 use std::path::Path;
 use std::process::Command;
 
-use sandmap::Pool;
 use sandmap_test_artifacts as plugins;
 
-use measure::{ChildStats, median_child, median_time, run_child, sandmap_binary};
+use measure::{ChildStats, run_child, sandmap_binary};
 
 fn main() {
     let raw: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
@@ -33,11 +35,15 @@ fn main() {
     let groups: Vec<String> = std::env::args().skip(1).collect();
     let default = [
         "throughput",
+        "features",
+        "commands",
         "limits",
         "interrupt",
         "rss",
         "cache",
         "memory",
+        "python",
+        "baseline",
     ];
     let wants = |name: &str| {
         groups.iter().any(|g| g == name) || (groups.is_empty() && default.contains(&name))
@@ -48,6 +54,18 @@ fn main() {
     println!("sandmap benchmarks ({} cores available)", cores());
     if wants("throughput") {
         groups::throughput(&scratch);
+    }
+    if wants("features") {
+        features::features(&scratch);
+    }
+    if wants("commands") {
+        features::commands(&scratch);
+    }
+    if wants("baseline") {
+        features::baseline(&scratch);
+    }
+    if wants("python") {
+        groups::python_package(&scratch);
     }
     if wants("limits") {
         groups::limits();
@@ -61,12 +79,6 @@ fn main() {
     if wants("cache") {
         groups::cache(&scratch);
     }
-    if wants("core") {
-        core(&scratch);
-    }
-    if wants("isolate") {
-        isolate();
-    }
     if wants("memory") {
         memory(&scratch);
     }
@@ -75,57 +87,6 @@ fn main() {
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Issue 2: the CLI over 1,000,000 records of ~100 bytes.
-fn core(scratch: &Path) {
-    println!("\n## core: CLI, upper mapper, 1,000,000 records of 100 bytes, to /dev/null");
-    let input = data::records_file(scratch, 1_000_000, 100);
-    for jobs in ["1", "2"] {
-        let stats = median_child(3, || {
-            run_child(
-                Command::new(sandmap_binary())
-                    .args(["run", plugins::UPPER, "-o", "/dev/null", "-j", jobs])
-                    .arg(&input),
-                None,
-            )
-        });
-        report_rate(&format!("-j {jobs}"), 1_000_000, stats);
-    }
-}
-
-/// Issue 3: what a fresh instance per record costs.
-fn isolate() {
-    println!("\n## isolate: library, upper mapper, 100,000 records of 100 bytes");
-    let records: Vec<Vec<u8>> = data::records(100_000, 100).collect();
-    for jobs in [1, 2] {
-        let mut per_record = Vec::new();
-        for isolate in [false, true] {
-            let pool = Pool::builder(plugins::UPPER)
-                .jobs(jobs)
-                .isolate(isolate)
-                .build()
-                .expect("load upper");
-            let time = median_time(3, || {
-                let ok = pool
-                    .map(records.clone())
-                    .filter(|r| r.as_ref().is_ok_and(|r| r.outcome.is_ok()))
-                    .count();
-                assert_eq!(ok, records.len());
-            });
-            let micros = time.as_secs_f64() * 1e6 / records.len() as f64;
-            per_record.push(micros);
-            println!(
-                "  -j {jobs} {:<8} {:>8.2} µs/record wall  {:>10.0} records/s",
-                if isolate { "isolate" } else { "reuse" },
-                micros,
-                1e6 / micros
-            );
-        }
-        // Per-record CPU cost on one worker = wall × jobs.
-        let extra = (per_record[1] - per_record[0]) * jobs as f64;
-        println!("  -j {jobs} isolate costs {extra:.2} µs more per record per worker (goal ≤ 10)");
-    }
 }
 
 /// Issue 3: peak memory against a memory bomb and while streaming a large

@@ -23,6 +23,8 @@ pub fn sandmap_binary() -> PathBuf {
 #[derive(Debug, Clone, Copy)]
 pub struct ChildStats {
     pub wall: Duration,
+    /// User and system CPU time of the child, all its threads.
+    pub cpu: Duration,
     pub max_rss_kib: i64,
     pub exit: i32,
 }
@@ -51,7 +53,7 @@ pub fn run_child(command: &mut Command, stdin_file: Option<&Path>) -> ChildStats
         .split_whitespace()
         .filter_map(|f| f.parse().ok())
         .collect();
-    let [nanos, max_rss_kib, exit] = fields[..] else {
+    let [nanos, cpu_nanos, max_rss_kib, exit] = fields[..] else {
         panic!(
             "launcher failed: {}",
             String::from_utf8_lossy(&output.stderr)
@@ -59,21 +61,23 @@ pub fn run_child(command: &mut Command, stdin_file: Option<&Path>) -> ChildStats
     };
     ChildStats {
         wall: Duration::from_nanos(nanos as u64),
+        cpu: Duration::from_nanos(cpu_nanos as u64),
         max_rss_kib,
         exit: exit as i32,
     }
 }
 
 /// The launcher: `LAUNCHER_FLAG STDIN_FILE|- PROGRAM ARGS...`; runs the
-/// program and prints `wall_nanos max_rss_kib exit_code`.
+/// program and prints `wall_nanos cpu_nanos max_rss_kib exit_code`.
 pub fn launcher_main(args: &[std::ffi::OsString]) {
     let stdin_file = (args[0] != "-").then(|| PathBuf::from(&args[0]));
     let mut command = Command::new(&args[1]);
     command.args(&args[2..]);
     let stats = measure_direct(&mut command, stdin_file.as_deref());
     println!(
-        "{} {} {}",
+        "{} {} {} {}",
         stats.wall.as_nanos(),
+        stats.cpu.as_nanos(),
         stats.max_rss_kib,
         stats.exit
     );
@@ -121,8 +125,10 @@ fn measure_direct(command: &mut Command, stdin_file: Option<&Path>) -> ChildStat
     if exit > 1 {
         eprintln!("child failed ({exit}): {stderr}");
     }
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     ChildStats {
         wall,
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
         max_rss_kib: usage.ru_maxrss,
         exit,
     }
