@@ -16,7 +16,8 @@ use crate::classify::{classify, guest_exit};
 use crate::config::Config;
 use crate::error::RecordError;
 use crate::host::{ComponentState, HostState, ModuleState, arm, new_store};
-use crate::outcome::Outcome;
+use crate::lift::push_output;
+use crate::outcome::Produced;
 use crate::record::{RecordRef, Usage, wasi_error};
 use crate::wasi::WasiSetup;
 
@@ -55,13 +56,13 @@ impl<W: Send + 'static> CommandRun<W> {
 
     /// The outcome: `Ok(true)` is a clean exit, `Ok(false)` a failure
     /// status without a code, `Err` a trap or an `exit(n)`.
-    pub fn outcome(self, result: wasmtime::Result<bool>, config: &Config) -> (Outcome, Usage) {
+    pub fn outcome(self, result: wasmtime::Result<bool>, config: &Config) -> (Produced, Usage) {
         let usage = Usage::of(&self.store, config);
         let outcome = match result {
-            Ok(true) => Ok(self.stdout.take()),
+            Ok(true) => Ok(push_output(&self.stdout.take())),
             Ok(false) => Err(guest_exit(1, &self.stderr.take())),
             Err(error) => match error.downcast_ref::<wasmtime_wasi::I32Exit>() {
-                Some(exit) if exit.0 == 0 => Ok(self.stdout.take()),
+                Some(exit) if exit.0 == 0 => Ok(push_output(&self.stdout.take())),
                 _ => Err(classify(&error, &config.limits, &self.stderr.take(), true)),
             },
         };

@@ -10,10 +10,10 @@ use crate::cancel::CancelToken;
 use crate::config::Order;
 use crate::error::{ErrorKind, JobError, RunError};
 use crate::journal::Journal;
-use crate::outcome::RecordResult;
+use crate::outcome::RecordView;
 use crate::output::{Format, ResultWriter};
 use crate::pool::Pool;
-use crate::results::{Results, TryNext};
+use crate::results::{Results, Step, Wait};
 use crate::resume::{Only, Resume, SkipDone, settings};
 use crate::run::{Select, Selector};
 
@@ -270,36 +270,36 @@ impl RunningJob {
     /// results before it are written.
     pub fn run(
         mut self,
-        mut observe: impl FnMut(&RecordResult) -> Flow,
+        mut observe: impl FnMut(&RecordView<'_>) -> Flow,
     ) -> Result<JobSummary, JobError> {
         let mut held_back = false;
         let outcome = loop {
-            let next = match self.results.try_next() {
-                TryNext::Ready(next) => next,
-                TryNext::Done => break Ok(()),
-                _ => {
+            let step = match self.results.step(Wait::No) {
+                Step::Pending => {
                     // Nothing ready: what is written goes out before waiting.
                     self.flush()?;
-                    match self.results.next() {
-                        Some(next) => next,
-                        None => break Ok(()),
-                    }
+                    self.results.step(Wait::Forever)
                 }
+                step => step,
             };
-            let result = match next {
-                Ok(result) => result,
-                Err(error) => break Err(JobError::Run(error)),
+            match step {
+                Step::Ready => {}
+                Step::Failed(error) => break Err(JobError::Run(error)),
+                _ => break Ok(()),
+            }
+            let Some(result) = self.results.current() else {
+                break Ok(());
             };
-            let unfinished = matches!(&result.outcome, Err(e) if e.kind == ErrorKind::Interrupted);
+            let unfinished = matches!(result.outcome, Err(e) if e.kind == ErrorKind::Interrupted);
             if self.journal.is_some() && (unfinished || held_back) {
                 held_back |= self.ordered;
                 continue;
             }
-            self.write(&result)?;
+            write(&mut self.writer, &mut self.journal, &result)?;
             if self.raw && result.outcome.is_err() {
                 // What came before goes out before the failure is told, so
                 // that `> out 2>&1` keeps record order.
-                self.flush()?;
+                flush(&mut self.writer, &mut self.journal)?;
             }
             if observe(&result) == Flow::Stop {
                 self.results.cancel_token().cancel();
@@ -313,28 +313,8 @@ impl RunningJob {
         })
     }
 
-    fn write(&mut self, result: &RecordResult) -> Result<(), JobError> {
-        let before = self.writer.written();
-        self.writer.write(result).map_err(output_error)?;
-        if let Some(journal) = &mut self.journal {
-            journal.done(result.index, result.input_hash);
-            if self.writer.written() != before {
-                journal
-                    .checkpoint(self.writer.written(), self.writer.crc())
-                    .map_err(|source| journal_error(journal.path(), source))?;
-            }
-        }
-        Ok(())
-    }
-
     fn flush(&mut self) -> Result<(), JobError> {
-        self.writer.flush().map_err(output_error)?;
-        if let Some(journal) = &mut self.journal {
-            journal
-                .checkpoint(self.writer.written(), self.writer.crc())
-                .map_err(|source| journal_error(journal.path(), source))?;
-        }
-        Ok(())
+        flush(&mut self.writer, &mut self.journal)
     }
 
     /// The last checkpoint, made durable: output first, then the journal.
@@ -350,6 +330,37 @@ impl RunningJob {
         }
         Ok(())
     }
+}
+
+/// Writes one result, and notes it in the journal (with a checkpoint when
+/// the writer wrote its buffer out).
+fn write(
+    writer: &mut ResultWriter<Target>,
+    journal: &mut Option<Journal>,
+    result: &RecordView<'_>,
+) -> Result<(), JobError> {
+    let before = writer.written();
+    writer.write(*result).map_err(output_error)?;
+    if let Some(journal) = journal {
+        journal.done(result.index, result.input_hash);
+        if writer.written() != before {
+            journal
+                .checkpoint(writer.written(), writer.crc())
+                .map_err(|source| journal_error(journal.path(), source))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes out what the writer holds, then a checkpoint.
+fn flush(writer: &mut ResultWriter<Target>, journal: &mut Option<Journal>) -> Result<(), JobError> {
+    writer.flush().map_err(output_error)?;
+    if let Some(journal) = journal {
+        journal
+            .checkpoint(writer.written(), writer.crc())
+            .map_err(|source| journal_error(journal.path(), source))?;
+    }
+    Ok(())
 }
 
 fn output_error(source: std::io::Error) -> JobError {

@@ -92,7 +92,7 @@ pub use limits::{
     DEFAULT_MAX_MEMORY, DEFAULT_MAX_OUTPUT, DEFAULT_MAX_RECORD, Limits, MAX_ERROR_TEXT, MAX_TIMEOUT,
 };
 pub use link::{MAPPER_INTERFACE, PluginKind};
-pub use outcome::{Outcome, RecordResult, RecordStats};
+pub use outcome::{Outcome, RecordResult, RecordStats, RecordView};
 pub use output::{Format, ResultWriter};
 pub use plugin::PluginInfo;
 pub use pool::Pool;

@@ -15,7 +15,8 @@
 //! wasmtime's stability promise, which is why it is all in this one file,
 //! against the exact wasmtime version in `Cargo.lock`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::ops::Range;
 
 use wasmtime::ValRaw;
 use wasmtime::component::__internal::wasmtime_environ::component::StringEncoding;
@@ -27,6 +28,40 @@ use crate::limits::MAX_ERROR_TEXT;
 thread_local! {
     /// The output cap of the call being made on this thread.
     static OUTPUT_CAP: Cell<u64> = const { Cell::new(u64::MAX) };
+    /// Outputs of the records this worker thread finished and has not yet
+    /// handed over: they go straight from guest memory to here, and from
+    /// here to the reader in one buffer per chunk.
+    static OUTPUTS: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Appends `bytes` to this thread's outputs; returns where they are.
+pub(crate) fn push_output(bytes: &[u8]) -> Range<usize> {
+    OUTPUTS.with(|outputs| {
+        let mut outputs = outputs.borrow_mut();
+        let start = outputs.len();
+        outputs.extend_from_slice(bytes);
+        start..outputs.len()
+    })
+}
+
+/// How many bytes of outputs this thread holds.
+pub(crate) fn outputs_len() -> usize {
+    OUTPUTS.with(|outputs| outputs.borrow().len())
+}
+
+/// Forgets the outputs after the first `len` bytes (those of an attempt
+/// that failed after all).
+pub(crate) fn truncate_outputs(len: usize) {
+    OUTPUTS.with(|outputs| outputs.borrow_mut().truncate(len));
+}
+
+/// Takes this thread's outputs, leaving room for as many.
+pub(crate) fn take_outputs() -> Vec<u8> {
+    OUTPUTS.with(|outputs| {
+        let mut outputs = outputs.borrow_mut();
+        let room = outputs.len();
+        std::mem::replace(&mut *outputs, Vec::with_capacity(room))
+    })
 }
 
 /// Sets the output cap for the calls this thread makes next. (A worker
@@ -35,11 +70,11 @@ pub(crate) fn set_output_cap(cap: u64) {
     OUTPUT_CAP.with(|c| c.set(cap));
 }
 
-/// A `list<u8>` result: its bytes, or only its length when it is larger
-/// than the output cap.
+/// A `list<u8>` result: where its bytes went in this thread's outputs, or
+/// only its length when it is larger than the output cap.
 #[derive(Debug)]
 pub(crate) enum GuestBytes {
-    Bytes(Vec<u8>),
+    Bytes(Range<usize>),
     TooLong(u64),
 }
 
@@ -74,7 +109,7 @@ impl GuestBytes {
         if len as u64 > cap {
             return Ok(GuestBytes::TooLong(len as u64));
         }
-        Ok(GuestBytes::Bytes(span(cx.memory(), ptr, len)?.to_vec()))
+        Ok(GuestBytes::Bytes(push_output(span(cx.memory(), ptr, len)?)))
     }
 }
 

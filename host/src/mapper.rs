@@ -13,7 +13,7 @@ use crate::classify::{classify, guest_err, output_too_large};
 use crate::config::Config;
 use crate::host::{ComponentState, arm, new_store};
 use crate::lift::{GuestBytes, GuestText, set_output_cap};
-use crate::outcome::Outcome;
+use crate::outcome::Produced;
 use crate::record::{RecordRef, Usage, wasi_error};
 use crate::wasi::WasiSetup;
 
@@ -128,7 +128,7 @@ impl MapperInstance {
 
     /// The outcome of a call, and whether the instance may serve another
     /// record (not after a trap, a stop or a limit).
-    pub fn outcome(&mut self, result: MapResult, config: &Config) -> (Outcome, Usage, bool) {
+    pub fn outcome(&mut self, result: MapResult, config: &Config) -> (Produced, Usage, bool) {
         let limits = &config.limits;
         let usage = Usage::of(&self.store, config);
         let stderr = self.stderr.take();

@@ -1,6 +1,7 @@
 //! What running a record gives: its outcome, and what it cost. Plain data,
 //! made by the workers and handed to the caller.
 
+use std::ops::Range;
 use std::time::Duration;
 
 use crate::error::RecordError;
@@ -65,6 +66,87 @@ impl RecordResult {
             attempts: 1,
             stats: None,
             input_hash: 0,
+        }
+    }
+}
+
+impl RecordResult {
+    /// This result, borrowed.
+    pub fn view(&self) -> RecordView<'_> {
+        RecordView {
+            index: self.index,
+            outcome: self.outcome.as_deref(),
+            attempts: self.attempts,
+            stats: self.stats,
+            input_hash: self.input_hash,
+        }
+    }
+}
+
+/// A result borrowed from where it lies (a run's buffers, or a
+/// [`RecordResult`]): what a job hands its observer and what
+/// [`ResultWriter`](crate::ResultWriter) writes, without copying the
+/// output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordView<'a> {
+    /// Index of the record in the input, from 0.
+    pub index: u64,
+    /// The plugin's output, or why the record failed.
+    pub outcome: Result<&'a [u8], &'a RecordError>,
+    /// How many times the record was run.
+    pub attempts: u32,
+    /// What the record cost, when measured.
+    pub stats: Option<RecordStats>,
+    pub(crate) input_hash: u32,
+}
+
+impl RecordView<'_> {
+    /// The result, owned.
+    pub fn to_result(&self) -> RecordResult {
+        RecordResult {
+            index: self.index,
+            outcome: self.outcome.map(<[u8]>::to_vec).map_err(Clone::clone),
+            attempts: self.attempts,
+            stats: self.stats,
+            input_hash: self.input_hash,
+        }
+    }
+}
+
+impl<'a> From<&'a RecordResult> for RecordView<'a> {
+    fn from(result: &'a RecordResult) -> Self {
+        result.view()
+    }
+}
+
+/// What an attempt at a record gave: where its output is in the worker's
+/// outputs, or why it failed.
+pub(crate) type Produced = Result<Range<usize>, RecordError>;
+
+/// One record's result as a worker hands it over: its output is a span of
+/// the bytes of the chunk it travels in.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub index: u64,
+    pub outcome: Produced,
+    pub attempts: u32,
+    pub stats: Option<RecordStats>,
+    pub input_hash: u32,
+}
+
+impl Entry {
+    /// The entry, with its output in `data`.
+    pub fn view<'a>(&'a self, data: &'a [u8]) -> RecordView<'a> {
+        RecordView {
+            index: self.index,
+            outcome: match &self.outcome {
+                Ok(span) => Ok(&data[span.clone()]),
+                Err(error) => Err(error),
+            },
+            attempts: self.attempts,
+            stats: self.stats,
+            input_hash: self.input_hash,
         }
     }
 }

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use crate::escape::{json_for_terminal, output_for_terminal};
-use crate::outcome::RecordResult;
+use crate::outcome::RecordView;
 
 /// Buffered bytes that trigger a write.
 const FLUSH_AT: usize = 64 * 1024;
@@ -123,8 +123,9 @@ impl<W: Write> ResultWriter<W> {
     ///
     /// # Errors
     /// When the output cannot be written (a closed pipe, a full disk).
-    pub fn write(&mut self, result: &RecordResult) -> std::io::Result<bool> {
-        match (self.format, &result.outcome) {
+    pub fn write<'a>(&mut self, result: impl Into<RecordView<'a>>) -> std::io::Result<bool> {
+        let result = result.into();
+        match (self.format, result.outcome) {
             (Format::Raw, Err(_)) => return Ok(false),
             (Format::Raw, Ok(output)) => {
                 if self.terminal {
@@ -162,7 +163,7 @@ impl<W: Write> ResultWriter<W> {
                     Err(error) => {
                         line.status = "error";
                         line.kind = Some(error.kind.as_str());
-                        line.message = Some(&error.message);
+                        line.message = Some(error.message.as_str());
                     }
                 }
                 if self.terminal {
@@ -220,6 +221,7 @@ impl<W: Write> ResultWriter<W> {
 mod tests {
     use super::*;
     use crate::error::{ErrorKind, RecordError};
+    use crate::outcome::RecordResult;
 
     fn written(format: Format, results: &[RecordResult]) -> String {
         let mut out = Vec::new();

@@ -9,7 +9,7 @@ use crossbeam_channel::Receiver;
 use crate::cancel::CancelToken;
 use crate::config::Order;
 use crate::error::RunError;
-use crate::outcome::RecordResult;
+use crate::outcome::{RecordResult, RecordView};
 use crate::run::{Chunk, RunMessage, RunShared};
 use crate::workers::Workers;
 
@@ -58,18 +58,30 @@ pub struct Results {
     done: bool,
 }
 
-/// How long `advance` may wait for a message.
+/// How long a step may wait for a message.
 #[derive(Clone, Copy)]
-enum Wait {
+pub(crate) enum Wait {
     No,
     For(std::time::Duration),
     Forever,
 }
 
-/// The chunk being handed out.
+/// What a step found.
+pub(crate) enum Step {
+    /// A result: read it with [`Results::current`].
+    Ready,
+    /// The error that ended the run (the last step).
+    Failed(RunError),
+    /// Nothing yet.
+    Pending,
+    /// Every result was handed out.
+    Done,
+}
+
+/// The chunk being handed out, and how far.
 struct Current {
-    results: std::vec::IntoIter<RecordResult>,
-    cost: u64,
+    chunk: Chunk,
+    next: usize,
     end_ord: u64,
 }
 
@@ -167,17 +179,39 @@ impl Results {
     }
 
     fn advance(&mut self, wait: Wait) -> TryNext {
+        match self.step(wait) {
+            Step::Ready => match self.current() {
+                Some(view) => TryNext::Ready(Ok(view.to_result())),
+                None => TryNext::Done,
+            },
+            Step::Failed(error) => TryNext::Ready(Err(error)),
+            Step::Pending => TryNext::Pending,
+            Step::Done => TryNext::Done,
+        }
+    }
+
+    /// The result [`Results::step`] moved to, borrowed from its chunk.
+    pub(crate) fn current(&self) -> Option<RecordView<'_>> {
+        let current = self.current.as_ref()?;
+        let entry = current.chunk.entries.get(current.next.checked_sub(1)?)?;
+        Some(entry.view(&current.chunk.data))
+    }
+
+    /// Moves to the next result (then read by [`Results::current`]),
+    /// waiting as `wait` says.
+    pub(crate) fn step(&mut self, wait: Wait) -> Step {
         loop {
             if self.done {
-                return TryNext::Done;
+                return Step::Done;
             }
             if let Some(current) = &mut self.current {
-                if let Some(result) = current.results.next() {
+                if current.next < current.chunk.entries.len() {
+                    current.next += 1;
                     self.consumed += 1;
-                    return TryNext::Ready(Ok(result));
+                    return Step::Ready;
                 }
                 // Every result of that chunk is out: give back its budget.
-                let (cost, end) = (current.cost, current.end_ord);
+                let (cost, end) = (current.chunk.cost, current.end_ord);
                 self.current = None;
                 if let Some(run) = &self.run {
                     run.release_output(cost, end);
@@ -192,20 +226,20 @@ impl Results {
             if self.finished() {
                 self.done = true;
                 return match self.error.take() {
-                    Some(error) => TryNext::Ready(Err(error)),
-                    None => TryNext::Done,
+                    Some(error) => Step::Failed(error),
+                    None => Step::Done,
                 };
             }
             let message = match wait {
                 Wait::Forever => self.messages.recv().ok(),
                 Wait::No => match self.messages.try_recv() {
                     Ok(message) => Some(message),
-                    Err(crossbeam_channel::TryRecvError::Empty) => return TryNext::Pending,
+                    Err(crossbeam_channel::TryRecvError::Empty) => return Step::Pending,
                     Err(crossbeam_channel::TryRecvError::Disconnected) => None,
                 },
                 Wait::For(timeout) => match self.messages.recv_timeout(timeout) {
                     Ok(message) => Some(message),
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => return TryNext::Pending,
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => return Step::Pending,
                     Err(crossbeam_channel::RecvTimeoutError::Disconnected) => None,
                 },
             };
@@ -229,7 +263,7 @@ impl Results {
                     // Nobody can send any more (cannot happen while this
                     // holds the run): end rather than wait for ever.
                     self.done = true;
-                    return TryNext::Done;
+                    return Step::Done;
                 }
             }
         }
@@ -251,11 +285,11 @@ impl Results {
     }
 
     fn start(&mut self, chunk: Chunk) {
-        let end_ord = chunk.first_ord + chunk.results.len() as u64;
+        let end_ord = chunk.first_ord + chunk.entries.len() as u64;
         self.next_ord = end_ord;
         self.current = Some(Current {
-            results: chunk.results.into_iter(),
-            cost: chunk.cost,
+            chunk,
+            next: 0,
             end_ord,
         });
     }

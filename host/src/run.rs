@@ -17,7 +17,7 @@ use crate::batch::{Batch, BatchSizer};
 use crate::cancel::CancelToken;
 use crate::config::{Config, Order};
 use crate::error::RunError;
-use crate::outcome::RecordResult;
+use crate::outcome::Entry;
 use crate::window::Window;
 
 /// Records of one run, from `pos` on, for a worker to run.
@@ -33,11 +33,13 @@ pub(crate) enum Job {
     Stop,
 }
 
-/// Results of consecutive ordinals, handed over by a worker.
+/// Results of consecutive ordinals, handed over by a worker: the entries,
+/// and the bytes their outputs are spans of.
 #[derive(Debug)]
 pub(crate) struct Chunk {
     pub first_ord: u64,
-    pub results: Vec<RecordResult>,
+    pub data: Vec<u8>,
+    pub entries: Vec<Entry>,
     /// What these results cost against the output budget.
     pub cost: u64,
 }

@@ -11,9 +11,10 @@ use wasmtime_wasi::WasiCtxBuilder;
 use crate::cancel::CancelToken;
 use crate::command::CommandRun;
 use crate::config::Config;
+use crate::lift::{outputs_len, truncate_outputs};
 use crate::link::Compiled;
 use crate::mapper::MapperInstance;
-use crate::outcome::{Outcome, RecordStats};
+use crate::outcome::{Produced, RecordStats};
 use crate::plugin::Plugin;
 use crate::record::{RecordRef, Usage};
 use crate::wasi::WasiSetup;
@@ -21,7 +22,7 @@ use crate::wasi::WasiSetup;
 /// What running a record gave: its outcome, how many attempts it took,
 /// and its measurements when asked for.
 pub(crate) struct Finished {
-    pub outcome: Outcome,
+    pub outcome: Produced,
     pub attempts: u32,
     pub stats: Option<RecordStats>,
 }
@@ -70,7 +71,13 @@ impl Worker {
         let mut attempts = 1;
         loop {
             let started = self.config.stats.then(Instant::now);
+            let mark = outputs_len();
             let (outcome, usage) = self.attempt(record, cancel);
+            if outcome.is_err() {
+                // Bytes a failed attempt left (its output was read, then
+                // its post-return trapped, say) are not anyone's output.
+                truncate_outputs(mark);
+            }
             let stats = started
                 .map(|started| RecordStats::new(started.elapsed(), usage.fuel, usage.memory));
             let retry = match &outcome {
@@ -94,7 +101,7 @@ impl Worker {
         }
     }
 
-    fn attempt(&mut self, record: &RecordRef<'_>, cancel: &CancelToken) -> (Outcome, Usage) {
+    fn attempt(&mut self, record: &RecordRef<'_>, cancel: &CancelToken) -> (Produced, Usage) {
         let Worker {
             runtime,
             plugin,

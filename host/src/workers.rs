@@ -17,7 +17,8 @@ use crate::batch::{Batch, RECORD_OVERHEAD};
 use crate::cancel::EpochTicker;
 use crate::config::Config;
 use crate::error::{RecordError, RunError};
-use crate::outcome::RecordResult;
+use crate::lift::take_outputs;
+use crate::outcome::Entry;
 use crate::plugin::Plugin;
 use crate::record::RecordRef;
 use crate::run::{Chunk, Job, RunMessage, RunShared, Task, panic_message};
@@ -140,11 +141,13 @@ fn run_records(worker: &mut Worker, task: &mut Task) -> Option<usize> {
     for pos in task.pos..batch.len() {
         let ord = batch.first_ord + pos as u64;
         if run.cancel.is_cancelled() {
-            out.push(
-                batch,
-                pos,
-                RecordResult::new(batch.index(pos), Err(RecordError::interrupted())),
-            );
+            out.push(Entry {
+                index: batch.index(pos),
+                outcome: Err(RecordError::interrupted()),
+                attempts: 1,
+                stats: None,
+                input_hash: batch.hash(pos),
+            });
             continue;
         }
         if !run.window.may_start(ord) {
@@ -158,22 +161,25 @@ fn run_records(worker: &mut Worker, task: &mut Task) -> Option<usize> {
             shared: &shared,
         };
         let finished = worker.run(&record, &run.cancel);
-        let mut result = RecordResult::new(record.index, finished.outcome);
-        result.attempts = finished.attempts;
-        result.stats = finished.stats;
-        result.input_hash = batch.hash(pos);
-        out.push(batch, pos, result);
+        out.push(Entry {
+            index: record.index,
+            outcome: finished.outcome,
+            attempts: finished.attempts,
+            stats: finished.stats,
+            input_hash: batch.hash(pos),
+        });
         out.flush_if_due(batch);
     }
     out.flush(batch);
     None
 }
 
-/// Results a worker has and not yet handed over.
+/// Results a worker has and not yet handed over (their outputs are in the
+/// thread's output buffer, see `lift.rs`).
 struct Outbox<'a> {
     run: &'a RunShared,
     first_pos: usize,
-    results: Vec<RecordResult>,
+    entries: Vec<Entry>,
     cost: u64,
     since_tick: u64,
 }
@@ -183,18 +189,18 @@ impl<'a> Outbox<'a> {
         Outbox {
             run,
             first_pos,
-            results: Vec::with_capacity(batch.len() - first_pos),
+            entries: Vec::with_capacity(batch.len() - first_pos),
             cost: 0,
             since_tick: 0,
         }
     }
 
-    fn push(&mut self, _batch: &Batch, _pos: usize, result: RecordResult) {
-        if self.results.is_empty() {
+    fn push(&mut self, entry: Entry) {
+        if self.entries.is_empty() {
             self.since_tick = self.run.ticks.load(Ordering::Relaxed);
         }
-        self.cost += result_cost(&result);
-        self.results.push(result);
+        self.cost += entry_cost(&entry);
+        self.entries.push(entry);
     }
 
     /// Hands over what it holds when it holds much, or has held it long.
@@ -214,15 +220,16 @@ impl<'a> Outbox<'a> {
     /// Hands over what it holds, and gives back the input budget of the
     /// records it covers.
     fn flush(&mut self, batch: &Batch) {
-        if self.results.is_empty() {
+        if self.entries.is_empty() {
             return;
         }
-        let count = self.results.len();
+        let count = self.entries.len();
         let input_cost = batch.cost(self.first_pos..self.first_pos + count);
         self.run.window.charge_output(self.cost);
         let chunk = Chunk {
             first_ord: batch.first_ord + self.first_pos as u64,
-            results: std::mem::take(&mut self.results),
+            data: take_outputs(),
+            entries: std::mem::take(&mut self.entries),
             cost: std::mem::take(&mut self.cost),
         };
         let _ = self.run.messages.send(RunMessage::Chunk(chunk));
@@ -232,8 +239,8 @@ impl<'a> Outbox<'a> {
 }
 
 /// What holding a result costs against the output budget.
-fn result_cost(result: &RecordResult) -> u64 {
-    let bytes = match &result.outcome {
+fn entry_cost(entry: &Entry) -> u64 {
+    let bytes = match &entry.outcome {
         Ok(output) => output.len(),
         Err(error) => error.message.len(),
     };

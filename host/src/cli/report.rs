@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-use sandmap::{ErrorKind, RecordError, RecordResult};
+use sandmap::{ErrorKind, RecordError, RecordView};
 
 use super::args::Format;
 use super::escape::for_terminal;
@@ -71,11 +71,11 @@ impl Report {
     }
 
     /// Counts a result (and tells a failure, in raw mode).
-    pub fn record(&mut self, result: &RecordResult) {
+    pub fn record(&mut self, result: &RecordView<'_>) {
         if let (Some(walls), Some(stats)) = (&mut self.walls, &result.stats) {
             walls.add(result.index, stats.wall);
         }
-        match &result.outcome {
+        match result.outcome {
             Ok(_) => self.ok(),
             Err(error) => self.failed(result.index, error),
         }

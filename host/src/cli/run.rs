@@ -64,7 +64,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
     let mut failed_fast = false;
     let finished = running.run(|result| {
         report.record(result);
-        match &result.outcome {
+        match result.outcome {
             Err(error) if args.fail_fast && error.kind != sandmap::ErrorKind::Interrupted => {
                 // Nothing after the first failure is written.
                 failed_fast = true;
