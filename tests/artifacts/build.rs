@@ -14,6 +14,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+#[path = "fuzz_corpus.rs"]
+mod fuzz_corpus;
+
 /// A plugin crate of the `plugins` workspace.
 struct RustPlugin {
     constant: &'static str,
@@ -238,6 +241,26 @@ fn main() {
         rerun_if_changed(&path);
         push_constant(&mut code, plugin.constant, plugin.doc, &path);
     }
+    let corpus = out_dir.join("fuzz");
+    if let Err(e) = fuzz_corpus::write(&corpus) {
+        fail(&format!(
+            "cannot write the fuzz corpus to {}: {e}",
+            corpus.display()
+        ));
+    }
+    rerun_if_changed(&manifest_dir.join("fuzz_corpus.rs"));
+    push_constant(
+        &mut code,
+        "FUZZ_CORPUS",
+        "The folder of random modules for the fuzz test, `seed-N.wasm`.",
+        &corpus,
+    );
+    writeln!(
+        code,
+        "/// How many seeds the fuzz corpus tried.\npub const FUZZ_SEEDS: u64 = {};",
+        fuzz_corpus::SEEDS
+    )
+    .unwrap();
     let generated = out_dir.join("artifacts.rs");
     if let Err(e) = fs::write(&generated, code) {
         fail(&format!("cannot write {}: {e}", generated.display()));
