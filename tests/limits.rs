@@ -112,10 +112,62 @@ fn command_sleeping_in_wasi_is_stopped_by_the_timeout() {
 }
 
 #[test]
+fn commands_meet_timeout_and_fuel_whatever_their_form() {
+    // A command spinning in its own code, as a core module and as a
+    // `wasi:cli/run` component: the timeout and the fuel budget stop it,
+    // and the records around it come through.
+    for plugin in [plugins::HOSTILE_COMMAND, plugins::HOSTILE_COMMAND_COMPONENT] {
+        for limit in [["--timeout", "300ms"], ["--fuel", "50000000"]] {
+            let started = Instant::now();
+            let result = run(
+                &["run", plugin, limit[0], limit[1], "--format", "jsonl"],
+                b"before\nspin\nafter\n",
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{plugin} {limit:?}"
+            );
+            let kind = if limit[0] == "--fuel" {
+                "fuel"
+            } else {
+                "timeout"
+            };
+            assert_eq!(
+                kinds(&result.jsonl()),
+                [(1, kind.to_string())],
+                "{plugin} {limit:?}"
+            );
+            assert_eq!(result.jsonl().len(), 3);
+        }
+    }
+}
+
+#[test]
+fn a_command_component_sleeping_in_wasi_meets_its_timeout() {
+    let started = Instant::now();
+    let result = run(
+        &[
+            "run",
+            plugins::HOSTILE_COMMAND_COMPONENT,
+            "--timeout",
+            "300ms",
+            "--format",
+            "jsonl",
+        ],
+        b"sleep\nfine\nexit:3\n",
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        kinds(&result.jsonl()),
+        [(0, "timeout".to_string()), (2, "guest".to_string())]
+    );
+}
+
+#[test]
 fn one_record_timeout_does_not_interrupt_another() {
     // A slow-but-finishing record beside a spinning one, on two workers:
     // only the spinner times out.
-    let mut input = b"spin\n".to_vec();
+    let mut input = b"spin\nbusy:300\n".to_vec();
     input.extend(join_lines(&numbered_lines(3000)));
     let result = run(
         &[
@@ -130,6 +182,8 @@ fn one_record_timeout_does_not_interrupt_another() {
         ],
         &input,
     );
-    assert_eq!(kinds(&result.jsonl()), [(0, "timeout".to_string())]);
-    assert_eq!(result.jsonl().len(), 3001);
+    let values = result.jsonl();
+    assert_eq!(kinds(&values), [(0, "timeout".to_string())]);
+    assert_eq!(values.len(), 3002);
+    assert_eq!(values[1]["status"], "ok", "the busy record finished");
 }

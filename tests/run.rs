@@ -15,11 +15,12 @@ fn mappers_and_commands_map_10000_lines_in_order() {
     let lines = numbered_lines(10_000);
     let input = scratch.write("input.txt", &join_lines(&lines));
     let input = input.to_str().unwrap();
-    let cases: [(&str, Vec<String>); 4] = [
+    let cases: [(&str, Vec<String>); 5] = [
         (plugins::UPPER, upper_lines(&lines)),
         (plugins::UPPER_WAT, upper_lines(&lines)),
         (plugins::ECHO, lines.clone()),
         (plugins::ECHO_WAT, lines.clone()),
+        (plugins::ECHO_COMPONENT, lines.clone()),
     ];
     for (plugin, expected) in &cases {
         for jobs in ["1", "2"] {
@@ -176,8 +177,12 @@ fn fail_fast_stops_at_the_first_failure() {
 
 #[test]
 fn command_arguments_follow_double_dash() {
-    // The hostile command echoes stdin unless told otherwise; what matters
-    // here is that extra argv is accepted and the run works.
+    // What follows `--` is the command's argv (after its program name),
+    // as a core module and as a component.
+    for plugin in [plugins::HOSTILE_COMMAND, plugins::HOSTILE_COMMAND_COMPONENT] {
+        let result = run(&["run", plugin, "--", "--flag", "two words"], b"argv\n");
+        assert_eq!(ok_stdout(&result), "--flag two words\n", "{plugin}");
+    }
     let result = run(&["run", plugins::ECHO, "--", "--flag", "value"], b"kept\n");
     assert_eq!(ok_stdout(&result), "kept\n");
 }

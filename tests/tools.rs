@@ -104,6 +104,39 @@ fn compiled_code_runs_only_with_the_flag_and_matching_settings() {
 }
 
 #[test]
+fn compile_checks_what_run_would_and_its_output_runs_under_a_memory_cap() {
+    let scratch = Scratch::new();
+    // A plugin with no entry point is refused now, not when run.
+    let wrong = scratch.path("wrong.cwasm");
+    let result = run(
+        &[
+            "compile",
+            plugins::WRONG_EXPORTS_WAT,
+            "-o",
+            wrong.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(result.code(), Some(2));
+    assert!(
+        !wrong.exists(),
+        "a .cwasm was written for a plugin run refuses"
+    );
+    // Compiled code loads under a --max-memory of its own.
+    let out = scratch.path("upper.cwasm");
+    let out = out.to_str().unwrap();
+    assert_eq!(
+        run(&["compile", plugins::UPPER, "-o", out], b"").code(),
+        Some(0)
+    );
+    let result = run(
+        &["run", out, "--allow-precompiled", "--max-memory", "8MiB"],
+        b"capped\n",
+    );
+    assert_eq!(ok_stdout(&result), "CAPPED\n");
+}
+
+#[test]
 fn the_cache_stores_once_then_hits_and_survives_damage() {
     let scratch = Scratch::new();
     let cache = CompileCache::with_key_file(scratch.path("cache"), scratch.path("key")).unwrap();
@@ -159,4 +192,25 @@ fn the_cli_uses_the_cache_dir_and_no_cache_skips_it() {
         .unwrap();
     assert_eq!(result.stdout, b"Y\n");
     assert!(!other.exists(), "--no-cache wrote a cache");
+}
+
+#[test]
+fn a_cache_dir_that_cannot_be_used_is_an_error_not_ignored() {
+    // A cache directory that would hold its own key (here: the
+    // configuration directory itself) is refused, by name, rather than
+    // silently replaced by no cache.
+    let scratch = Scratch::new();
+    let dir = scratch.path("keyless");
+    std::fs::create_dir_all(&dir).unwrap();
+    let result = sandmap()
+        .args(["run", plugins::UPPER, "--cache-dir"])
+        .arg(&dir)
+        .env("XDG_CONFIG_HOME", &dir)
+        .stdin(std::fs::File::open(scratch.write("in.txt", b"y\n")).unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("keyless"), "{stderr}");
+    assert!(result.stdout.is_empty());
 }

@@ -89,7 +89,7 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Issue 3: peak memory against a memory bomb and while streaming a large
+/// Peak memory against a memory bomb and while streaming a large
 /// input through a command.
 fn memory(scratch: &Path) {
     println!("\n## memory: peak RSS");

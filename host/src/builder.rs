@@ -3,13 +3,12 @@
 
 use std::time::Duration;
 
-use crate::build_error::{BuildError, ConfigError};
+use crate::build_error::{BuildError, ConfigError, LoadError, WasmError};
 use crate::cache::CompileCache;
 use crate::config::{Config, Order, Retry, Shard};
 use crate::engine::{Engine, EngineSettings, MAX_JOBS};
 use crate::grants::DirGrant;
 use crate::limits::{Limits, MAX_TIMEOUT};
-use crate::load::precompile;
 use crate::plugin::Plugin;
 use crate::pool::Pool;
 use crate::source::{LoadOptions, PluginSource};
@@ -298,7 +297,21 @@ impl PoolBuilder {
     pub fn precompile(self) -> Result<Vec<u8>, BuildError> {
         let config = self.validate()?;
         let engine = Engine::new(engine_settings(&config))?;
-        Ok(precompile(&engine, &self.source)?)
+        // Loaded and linked as `build` would, so that what has no entry
+        // point or needs what sandmap does not provide is refused now, not
+        // when the compiled file is run.
+        let options = LoadOptions {
+            allow_precompiled: false,
+            cache: None,
+            dirs_granted: !config.grants.dirs.is_empty(),
+        };
+        let plugin = Plugin::load(&engine, &self.source, &options)?;
+        plugin.compiled().serialize().map_err(|e| {
+            BuildError::Load(LoadError::Invalid {
+                name: self.source.name().to_string(),
+                source: WasmError::new(e),
+            })
+        })
     }
 }
 

@@ -63,6 +63,16 @@ pub(crate) enum Compiled {
 }
 
 impl Compiled {
+    /// The compiled code, serialized (what `sandmap compile` writes).
+    pub fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        match self {
+            Compiled::Mapper { pre, .. } => pre.component().serialize(),
+            Compiled::CommandComponent { pre } => pre.instance_pre().component().serialize(),
+            Compiled::CommandComponentSync { pre } => pre.instance_pre().component().serialize(),
+            Compiled::CommandModule { pre, .. } => pre.module().serialize(),
+        }
+    }
+
     /// What kind of plugin this is.
     pub fn kind(&self) -> PluginKind {
         match self {

@@ -105,30 +105,6 @@ pub(crate) fn compile(
     })
 }
 
-/// Compiles a plugin ahead of time, for loading later as precompiled code
-/// by an engine of the same settings.
-pub(crate) fn precompile(engine: &Engine, source: &PluginSource) -> Result<Vec<u8>, LoadError> {
-    let bytes = source.read()?;
-    let name = source.name();
-    if wasmtime::Engine::detect_precompiled(&bytes).is_some() {
-        return Err(LoadError::PrecompiledRefused {
-            name: name.to_string(),
-        });
-    }
-    let binary = to_binary(name, &bytes)?;
-    check_memory_minimums(name, &binary, engine.settings().max_memory)?;
-    let wasm = engine.wasmtime();
-    let compiled = if wasmparser::Parser::is_component(&binary) {
-        wasm.precompile_component(&binary)
-    } else {
-        wasm.precompile_module(&binary)
-    };
-    compiled.map_err(|e| LoadError::Invalid {
-        name: name.to_string(),
-        source: WasmError::new(e),
-    })
-}
-
 /// Binary wasm as is; WebAssembly text parsed to binary.
 fn to_binary<'a>(name: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, LoadError> {
     if bytes.starts_with(b"\0asm") {

@@ -255,8 +255,12 @@ impl Results {
                     self.error = self.error.take().or(error);
                 }
                 Some(RunMessage::Failed(error)) => {
-                    self.error = Some(error);
+                    // The records of the failed task will never report:
+                    // the run ends here, with the error, rather than
+                    // waiting for them.
                     self.cancel.cancel();
+                    self.done = true;
+                    return Step::Failed(error);
                 }
                 Some(RunMessage::Wake) => {}
                 None => {

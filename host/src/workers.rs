@@ -99,8 +99,10 @@ fn work(mut worker: Worker, jobs: Receiver<Job>) {
         let done = std::panic::catch_unwind(AssertUnwindSafe(|| run_task(&mut worker, task)));
         if let Err(panic) = done {
             // A bug in sandmap, not in the guest: the run ends with an
-            // error, and this worker starts afresh.
+            // error, and this worker starts afresh (outputs the lost
+            // results left behind included).
             worker.reset();
+            drop(take_outputs());
             let _ = run
                 .messages
                 .send(RunMessage::Failed(RunError::Internal(format!(
@@ -160,6 +162,8 @@ fn run_records(worker: &mut Worker, task: &mut Task) -> Option<usize> {
             bytes: batch.record(pos),
             shared: &shared,
         };
+        #[cfg(test)]
+        tests::panic_if_asked(record.bytes);
         let finished = worker.run(&record, &run.cancel);
         out.push(Entry {
             index: record.index,
@@ -245,4 +249,53 @@ fn entry_cost(entry: &Entry) -> u64 {
         Err(error) => error.message.len(),
     };
     bytes as u64 + RECORD_OVERHEAD
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sandmap_test_artifacts as plugins;
+
+    use crate::{Pool, RunError};
+
+    /// The record that makes a worker panic, as a bug in sandmap would.
+    const PANIC: &[u8] = b"sandmap-test: panic in the worker";
+
+    pub(super) fn panic_if_asked(record: &[u8]) {
+        if record == PANIC {
+            panic!("a worker panic asked for by a test");
+        }
+    }
+
+    #[test]
+    fn a_worker_panic_ends_the_run_with_an_error_not_a_hang() {
+        let pool = Pool::builder(plugins::UPPER).jobs(2).build().unwrap();
+        let mut records: Vec<Vec<u8>> = (0..20_000).map(|i| format!("r{i}").into_bytes()).collect();
+        records[7_000] = PANIC.to_vec();
+        let results = pool.map(records);
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut ok = 0u64;
+            let mut error = None;
+            for result in results {
+                match result {
+                    Ok(_) => ok += 1,
+                    Err(e) => error = Some(e),
+                }
+            }
+            let _ = send.send((ok, error));
+        });
+        let (ok, error) = receive
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the run ended");
+        assert!(ok <= 7_000, "results past the lost record: {ok}");
+        match error {
+            Some(RunError::Internal(message)) => assert!(message.contains("panicked"), "{message}"),
+            other => panic!("expected an internal error, got {other:?}"),
+        }
+        // The pool is usable afterwards.
+        let again: Vec<_> = pool.map(["again"]).map(|r| r.unwrap()).collect();
+        assert_eq!(again[0].outcome.as_deref().unwrap(), b"AGAIN");
+    }
 }

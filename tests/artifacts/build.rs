@@ -83,6 +83,21 @@ const RUST_PLUGINS: &[RustPlugin] = &[
               echoes stdin.",
     },
     RustPlugin {
+        constant: "ECHO_COMPONENT",
+        package: "echo",
+        target: "wasm32-wasip2",
+        file: "echo.wasm",
+        doc: "Command component (`wasi:cli/run`): the [`ECHO`] program built for wasip2.",
+    },
+    RustPlugin {
+        constant: "HOSTILE_COMMAND_COMPONENT",
+        package: "hostile-command",
+        target: "wasm32-wasip2",
+        file: "hostile-command.wasm",
+        doc: "Command component (`wasi:cli/run`): the [`HOSTILE_COMMAND`] program built for \
+              wasip2.",
+    },
+    RustPlugin {
         constant: "CLOCKS",
         package: "clocks",
         target: "wasm32-wasip2",

@@ -35,7 +35,7 @@ struct Import<'a> {
 /// When the plugin cannot be loaded; an I/O error when the report cannot
 /// be written.
 pub fn inspect(args: InspectArgs) -> anyhow::Result<Exit> {
-    let pool = with_load_args(Pool::builder(&args.plugin).jobs(1), &args.load).build()?;
+    let pool = with_load_args(Pool::builder(&args.plugin).jobs(1), &args.load)?.build()?;
     let plugin = pool.plugin();
     let (kind, form, world) = match plugin.kind {
         PluginKind::Mapper => ("mapper", "component", "sandmap:plugin/plugin"),

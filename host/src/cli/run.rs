@@ -37,7 +37,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<Exit> {
         .as_ref()
         .map(|spec| spec.read())
         .transpose()?;
-    let pool = with_load_args(builder(&args)?, &args.load).build()?;
+    let pool = with_load_args(builder(&args)?, &args.load)?.build()?;
     let (input, size) = open_input(args.input.as_deref())?;
     // Only now, with everything loaded, may the output file be created.
     let terminal = output_path.is_none() && std::io::stdout().is_terminal();
