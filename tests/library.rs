@@ -366,3 +366,49 @@ fn stats_measure_time_fuel_and_memory() {
     }
     assert!(stats[1].memory >= 8 << 20);
 }
+
+#[test]
+fn results_can_be_polled_owned_or_borrowed() {
+    // try_next / next_timeout (owned) and try_next_view / next_view_timeout
+    // (borrowed) give the same results as iterating, each once.
+    let pool = Pool::builder(plugins::UPPER).jobs(2).build().unwrap();
+    let records: Vec<String> = (0..5_000).map(|i| format!("r{i}")).collect();
+    let expected: Vec<Vec<u8>> = records
+        .iter()
+        .map(|r| r.to_uppercase().into_bytes())
+        .collect();
+
+    let mut owned = Vec::new();
+    let mut results = pool.map(records.clone());
+    loop {
+        match results.try_next() {
+            sandmap::TryNext::Ready(result) => owned.push(result.unwrap().outcome.unwrap()),
+            sandmap::TryNext::Done => break,
+            _ => match results.next_timeout(Duration::from_millis(50)) {
+                sandmap::TryNext::Ready(result) => owned.push(result.unwrap().outcome.unwrap()),
+                sandmap::TryNext::Done => break,
+                _ => {}
+            },
+        }
+    }
+    assert_eq!(owned, expected);
+
+    let mut borrowed = Vec::new();
+    let mut results = pool.map(records);
+    loop {
+        let next = match results.try_next_view() {
+            sandmap::TryNext::Pending => results.next_view_timeout(Duration::from_millis(50)),
+            next => next,
+        };
+        match next {
+            sandmap::TryNext::Ready(view) => {
+                let view = view.unwrap();
+                assert_eq!(view.index, borrowed.len() as u64);
+                borrowed.push(view.outcome.unwrap().to_vec());
+            }
+            sandmap::TryNext::Done => break,
+            _ => {}
+        }
+    }
+    assert_eq!(borrowed, expected);
+}

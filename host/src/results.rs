@@ -16,9 +16,9 @@ use crate::workers::Workers;
 /// What [`Results::try_next`] or [`Results::next_timeout`] found.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum TryNext {
+pub enum TryNext<T = RecordResult> {
     /// The next result, or the error that ended the run.
-    Ready(Result<RecordResult, RunError>),
+    Ready(Result<T, RunError>),
     /// No result is ready yet; the run goes on.
     Pending,
     /// Every result has been returned.
@@ -176,6 +176,54 @@ impl Results {
     /// ```
     pub fn next_timeout(&mut self, timeout: std::time::Duration) -> TryNext {
         self.advance(Wait::For(timeout))
+    }
+
+    /// Like [`Results::try_next`], with the result borrowed from the
+    /// run's buffers rather than copied out: for callers that convert
+    /// each result at once (a binding making its own byte strings).
+    pub fn try_next_view(&mut self) -> TryNext<RecordView<'_>> {
+        self.advance_view(Wait::No)
+    }
+
+    /// Like [`Results::next_timeout`], with the result borrowed (see
+    /// [`Results::try_next_view`]).
+    ///
+    /// ```
+    /// # let upper = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/upper-wat/upper.wat");
+    /// use std::time::Duration;
+    /// use sandmap::{Pool, TryNext};
+    ///
+    /// let pool = Pool::builder(upper).build()?;
+    /// let mut results = pool.map(["a", "b"]);
+    /// let mut total = 0;
+    /// loop {
+    ///     match results.next_view_timeout(Duration::from_millis(10)) {
+    ///         TryNext::Ready(view) => {
+    ///             if let Ok(output) = view?.outcome {
+    ///                 total += output.len();
+    ///             }
+    ///         }
+    ///         TryNext::Done => break,
+    ///         _ => { /* not yet, or a kind added later */ }
+    ///     }
+    /// }
+    /// assert_eq!(total, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_view_timeout(&mut self, timeout: std::time::Duration) -> TryNext<RecordView<'_>> {
+        self.advance_view(Wait::For(timeout))
+    }
+
+    fn advance_view(&mut self, wait: Wait) -> TryNext<RecordView<'_>> {
+        match self.step(wait) {
+            Step::Ready => match self.current() {
+                Some(view) => TryNext::Ready(Ok(view)),
+                None => TryNext::Done,
+            },
+            Step::Failed(error) => TryNext::Ready(Err(error)),
+            Step::Pending => TryNext::Pending,
+            Step::Done => TryNext::Done,
+        }
     }
 
     fn advance(&mut self, wait: Wait) -> TryNext {

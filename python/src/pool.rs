@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
-use sandmap::{CacheOutcome, ErrorKind, Order};
+use sandmap::{CacheOutcome, ErrorKind, Order, RecordView};
 
 use crate::errors;
 use crate::options::{Options, RawOptions};
@@ -165,16 +165,22 @@ impl Pool {
         let pool = self.pool(py, Order::Input)?;
         let mut run = Run::start(&pool, records)?;
         let outputs = PyList::empty(py);
-        while let Some(result) = run.next(py)? {
-            match result.outcome {
-                Ok(output) => outputs.append(PyBytes::new(py, &output))?,
-                Err(error) => {
+        // Each output is copied once, from the run's buffer into its
+        // `bytes`.
+        let convert = |view: RecordView<'_>| match view.outcome {
+            Ok(output) => Ok(PyBytes::new(py, output)),
+            Err(error) => Err((view.index, error.clone())),
+        };
+        while let Some(result) = run.next_with(py, convert)? {
+            match result {
+                Ok(output) => outputs.append(output)?,
+                Err((index, error)) => {
                     let cancelled = error.kind == ErrorKind::Interrupted && run.cancelled();
                     run.stop(py);
                     return Err(if cancelled {
                         errors::cancelled()
                     } else {
-                        errors::record_error(py, result.index, &error)
+                        errors::record_error(py, index, &error)
                     });
                 }
             }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
-use sandmap::{CancelToken, RecordResult, Results, RunError, TryNext};
+use sandmap::{CancelToken, RecordResult, RecordView, Results, RunError, TryNext};
 
 use crate::errors;
 use crate::records::{RecordSource, SourceState};
@@ -75,6 +75,17 @@ impl Run {
     /// What a signal handler raised (`KeyboardInterrupt`), after the run
     /// was stopped.
     pub fn next(&mut self, py: Python<'_>) -> PyResult<Option<RecordResult>> {
+        self.next_with(py, |view| view.to_result())
+    }
+
+    /// Like [`Run::next`], giving `convert` the result borrowed from the
+    /// run's buffers (with the GIL held), so that a caller that makes its
+    /// own Python object from it copies the output once, not twice.
+    pub fn next_with<T>(
+        &mut self,
+        py: Python<'_>,
+        mut convert: impl FnMut(RecordView<'_>) -> T,
+    ) -> PyResult<Option<T>> {
         loop {
             if self.results.is_none() {
                 return Ok(None);
@@ -87,27 +98,32 @@ impl Run {
                 py.detach(|| ());
             }
             let results = self.results.as_mut().expect("checked above");
-            let next = match results.try_next() {
-                TryNext::Pending => {
+            let got = match results.try_next_view() {
+                TryNext::Pending => None,
+                next => Some(Got::from(next, &mut convert)),
+            };
+            let got = match got {
+                Some(got) => got,
+                None => {
                     self.check_signals(py)?;
                     let results = self.results.as_mut().expect("checked above");
-                    py.detach(|| results.next_timeout(WAKE))
+                    let next = py.detach(move || results.next_view_timeout(WAKE));
+                    Got::from(next, &mut convert)
                 }
-                other => other,
             };
-            match next {
-                TryNext::Ready(Ok(result)) => {
+            match got {
+                Got::Item(item) => {
                     self.taken += 1;
-                    return Ok(Some(result));
+                    return Ok(Some(item));
                 }
                 // The last item of a run that ended early; `Done` follows.
-                TryNext::Ready(Err(error)) => self.end_error = Some(error),
-                TryNext::Done => {
+                Got::Failed(error) => self.end_error = Some(error),
+                Got::Done => {
                     let results = self.results.take();
                     py.detach(move || drop(results));
                     return Ok(None);
                 }
-                _ => {}
+                Got::Pending => {}
             }
         }
     }
@@ -182,5 +198,24 @@ impl Drop for Run {
     fn drop(&mut self) {
         // Dropping the results cancels the run; the feeder stops pulling.
         self.source.stop();
+    }
+}
+
+/// A step of a run, with its result converted (owning nothing of the run).
+enum Got<T> {
+    Item(T),
+    Failed(RunError),
+    Pending,
+    Done,
+}
+
+impl<T> Got<T> {
+    fn from(next: TryNext<RecordView<'_>>, convert: &mut impl FnMut(RecordView<'_>) -> T) -> Self {
+        match next {
+            TryNext::Ready(Ok(view)) => Got::Item(convert(view)),
+            TryNext::Ready(Err(error)) => Got::Failed(error),
+            TryNext::Pending => Got::Pending,
+            _ => Got::Done,
+        }
     }
 }
