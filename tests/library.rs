@@ -412,3 +412,43 @@ fn results_can_be_polled_owned_or_borrowed() {
     }
     assert_eq!(borrowed, expected);
 }
+
+/// A reader that gives one line, then blocks until `release` is dropped.
+struct StallingReader {
+    first: Option<&'static [u8]>,
+    release: std::sync::mpsc::Receiver<()>,
+}
+
+impl Read for StallingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(first) = self.first.take() {
+            buf[..first.len()].copy_from_slice(first);
+            return Ok(first.len());
+        }
+        let _ = self.release.recv();
+        Ok(0)
+    }
+}
+
+#[test]
+fn a_cancel_ends_the_run_while_the_reader_is_blocked() {
+    let pool = Pool::builder(plugins::UPPER).build().unwrap();
+    let (keep, release) = std::sync::mpsc::channel();
+    let mut results = pool.map_reader(StallingReader {
+        first: Some(b"first\n"),
+        release,
+    });
+    let first = results.next().unwrap().unwrap();
+    assert_eq!(first.outcome.unwrap(), b"FIRST");
+    let cancel = results.cancel_token();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        cancel.cancel();
+    });
+    let started = Instant::now();
+    assert!(results.next().is_none(), "nothing after the cancel");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(keep);
+    // The pool is usable while, or after, the reader thread lets go.
+    assert_eq!(outputs(&collect(pool.map(["again"]))), ["AGAIN"]);
+}

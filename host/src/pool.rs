@@ -121,6 +121,11 @@ impl Pool {
     /// read; a record longer than the longest allowed ends the run with
     /// [`RunError::RecordTooLong`] after the results before it.
     ///
+    /// The reader is read on a thread of the run. A cancel (or dropping
+    /// the results) ends the run at once even while that thread is
+    /// blocked in `read` (a quiet pipe or socket): the results end, and
+    /// the thread and the reader are let go of when that `read` returns.
+    ///
     /// ```
     /// # let upper = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/upper-wat/upper.wat");
     /// let pool = sandmap::Pool::builder(upper).build()?;
