@@ -15,6 +15,7 @@ run), `usable` (the pool maps again afterwards). `quit` ends it.
 
 import json
 import os
+import signal
 import sys
 import time
 
@@ -31,6 +32,11 @@ def cpu():
 
 
 def main():
+    # Python turns SIGINT into KeyboardInterrupt only if SIGINT was not
+    # ignored when it started, and a parent running in the background of a
+    # non-interactive shell (as CI may) passes it on ignored: restore the
+    # default Ctrl-C behaviour this test is about.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     pool = sandmap.Pool(sys.argv[1], jobs=2)
     pool.map([b"warm", b"up"])  # starts the workers: part of the baseline
     baseline = threads()

@@ -3,15 +3,42 @@ or sleep in WASI raises KeyboardInterrupt in the caller within 100 ms,
 with every worker stopped, no thread left over, and the pool usable."""
 
 import json
+import queue
 import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 CHILD = Path(__file__).with_name("interrupt_child.py")
 ROUNDS = 10
+# Longest the child may take to answer: far above the 100 ms promised, so
+# that a child that never reacts fails the test instead of hanging it.
+ANSWER = 20.0
+
+
+class Lines:
+    """The child's stdout, a line at a time, read with a deadline."""
+
+    def __init__(self, stream):
+        self._lines = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream):
+        for line in stream:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def next(self, what):
+        try:
+            line = self._lines.get(timeout=ANSWER)
+        except queue.Empty:
+            raise AssertionError(f"the child gave no {what} within {ANSWER:.0f} s") from None
+        if line is None:
+            raise AssertionError(f"the child ended before its {what}")
+        return line
 
 
 def measure(plugin, rounds):
@@ -23,18 +50,19 @@ def measure(plugin, rounds):
         stdout=subprocess.PIPE,
         text=True,
     )
+    lines = Lines(child.stdout)
     try:
-        assert child.stdout.readline().strip() == "ready"
+        assert lines.next("ready line").strip() == "ready"
         reports = []
         for i in range(rounds):
             mode = "spin" if i % 2 == 0 else "sleep"
             child.stdin.write(f"go {mode}\n")
             child.stdin.flush()
-            assert child.stdout.readline().strip() == "running"
+            assert lines.next("running line").strip() == "running"
             time.sleep(0.3)  # both workers are in their record by now
             sent = time.monotonic()
             child.send_signal(signal.SIGINT)
-            report = json.loads(child.stdout.readline())
+            report = json.loads(lines.next("report after SIGINT"))
             report["mode"] = mode
             report["latency"] = report["at"] - sent
             reports.append(report)
