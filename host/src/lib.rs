@@ -66,6 +66,7 @@ mod outcome;
 mod record;
 mod results;
 mod run;
+mod spares;
 mod window;
 mod worker;
 mod workers;

@@ -55,13 +55,11 @@ pub(crate) fn truncate_outputs(len: usize) {
     OUTPUTS.with(|outputs| outputs.borrow_mut().truncate(len));
 }
 
-/// Takes this thread's outputs, leaving room for as many.
-pub(crate) fn take_outputs() -> Vec<u8> {
-    OUTPUTS.with(|outputs| {
-        let mut outputs = outputs.borrow_mut();
-        let room = outputs.len();
-        std::mem::replace(&mut *outputs, Vec::with_capacity(room))
-    })
+/// Takes this thread's outputs, leaving `empty` (an empty buffer) in
+/// their place.
+pub(crate) fn take_outputs(empty: Vec<u8>) -> Vec<u8> {
+    debug_assert!(empty.is_empty());
+    OUTPUTS.with(|outputs| std::mem::replace(&mut *outputs.borrow_mut(), empty))
 }
 
 /// Sets the output cap for the calls this thread makes next. (A worker

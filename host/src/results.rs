@@ -258,11 +258,13 @@ impl Results {
                     self.consumed += 1;
                     return Step::Ready;
                 }
-                // Every result of that chunk is out: give back its budget.
+                // Every result of that chunk is out: give back its budget,
+                // and its buffers for the next chunks.
                 let (cost, end) = (current.chunk.cost, current.end_ord);
-                self.current = None;
-                if let Some(run) = &self.run {
+                let chunk = self.current.take().map(|current| current.chunk);
+                if let (Some(run), Some(chunk)) = (&self.run, chunk) {
                     run.release_output(cost, end);
+                    run.spares.give(chunk.data, chunk.entries);
                 }
             }
             if self.order == Order::Input

@@ -18,6 +18,7 @@ use crate::cancel::CancelToken;
 use crate::config::{Config, Order};
 use crate::error::RunError;
 use crate::outcome::Entry;
+use crate::spares::Spares;
 use crate::window::Window;
 
 /// Records of one run, from `pos` on, for a worker to run.
@@ -91,6 +92,8 @@ pub(crate) struct RunShared {
     queue: Sender<Job>,
     /// The pool's tick counter (one tick per millisecond).
     pub ticks: Arc<AtomicU64>,
+    /// Buffers of results handed out, for the workers' next chunks.
+    pub spares: Spares,
 }
 
 impl RunShared {
@@ -113,6 +116,7 @@ impl RunShared {
             has_parked: AtomicBool::new(false),
             queue,
             ticks,
+            spares: Spares::default(),
         });
         let weak: Weak<RunShared> = Arc::downgrade(&run);
         cancel.on_cancel(move || {

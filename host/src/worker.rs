@@ -54,6 +54,12 @@ impl Worker {
         }
     }
 
+    /// The worker's async runtime: enter it (once for many records) around
+    /// [`Worker::run`], so that synchronous calls find it for WASI.
+    pub fn runtime(&self) -> tokio::runtime::Handle {
+        self.runtime.handle().clone()
+    }
+
     /// Forgets the reused instance (after a host-side panic mid-record).
     pub fn reset(&mut self) {
         self.mapper = None;
@@ -67,6 +73,7 @@ impl Worker {
     }
 
     /// Runs one record of the run `cancel` stops, retrying as configured.
+    /// Called inside the worker's [`runtime`](Worker::runtime) context.
     pub fn run(&mut self, record: &RecordRef<'_>, cancel: &CancelToken) -> Finished {
         let mut attempts = 1;
         loop {
@@ -122,7 +129,6 @@ impl Worker {
                     },
                 };
                 let result = if *sync {
-                    let _context = runtime.enter();
                     mapper.run_sync(pre, map, record, cancel, config)
                 } else {
                     runtime.block_on(mapper.run_async(pre, map, record, cancel, config))
@@ -148,10 +154,7 @@ impl Worker {
                         Ok(run) => run,
                         Err(error) => return failed(error),
                     };
-                let result = {
-                    let _context = runtime.enter();
-                    run.run_component_sync(pre, cancel, config)
-                };
+                let result = run.run_component_sync(pre, cancel, config);
                 run.outcome(result, config)
             }
             Compiled::CommandModule { pre, sync } => {
@@ -161,7 +164,6 @@ impl Worker {
                         Err(error) => return failed(error),
                     };
                 let result = if *sync {
-                    let _context = runtime.enter();
                     run.run_module_sync(pre, cancel, config)
                 } else {
                     runtime.block_on(run.run_module(pre, cancel, config))

@@ -17,7 +17,7 @@ use crate::batch::{Batch, RECORD_OVERHEAD};
 use crate::cancel::EpochTicker;
 use crate::config::Config;
 use crate::error::{RecordError, RunError};
-use crate::lift::take_outputs;
+use crate::lift::{outputs_len, take_outputs, truncate_outputs};
 use crate::outcome::Entry;
 use crate::plugin::Plugin;
 use crate::record::RecordRef;
@@ -102,7 +102,7 @@ fn work(mut worker: Worker, jobs: Receiver<Job>) {
             // error, and this worker starts afresh (outputs the lost
             // results left behind included).
             worker.reset();
-            drop(take_outputs());
+            truncate_outputs(0);
             let _ = run
                 .messages
                 .send(RunMessage::Failed(RunError::Internal(format!(
@@ -140,6 +140,10 @@ fn run_records(worker: &mut Worker, task: &mut Task) -> Option<usize> {
     let run = task.run.clone();
     let batch = &task.batch;
     let mut out = Outbox::new(&run, batch, task.pos);
+    // Synchronous calls find the worker's runtime (for WASI) here: entered
+    // once per task, not once per record.
+    let runtime = worker.runtime();
+    let _context = runtime.enter();
     for pos in task.pos..batch.len() {
         let ord = batch.first_ord + pos as u64;
         if run.cancel.is_cancelled() {
@@ -193,7 +197,7 @@ impl<'a> Outbox<'a> {
         Outbox {
             run,
             first_pos,
-            entries: Vec::with_capacity(batch.len() - first_pos),
+            entries: run.spares.entries(batch.len() - first_pos),
             cost: 0,
             since_tick: 0,
         }
@@ -230,10 +234,15 @@ impl<'a> Outbox<'a> {
         let count = self.entries.len();
         let input_cost = batch.cost(self.first_pos..self.first_pos + count);
         self.run.window.charge_output(self.cost);
+        let data = take_outputs(self.run.spares.data(outputs_len()));
+        let entries = self
+            .run
+            .spares
+            .entries(batch.len() - self.first_pos - count);
         let chunk = Chunk {
             first_ord: batch.first_ord + self.first_pos as u64,
-            data: take_outputs(),
-            entries: std::mem::take(&mut self.entries),
+            data,
+            entries: std::mem::replace(&mut self.entries, entries),
             cost: std::mem::take(&mut self.cost),
         };
         let _ = self.run.messages.send(RunMessage::Chunk(chunk));

@@ -14,9 +14,17 @@ impl Guest for Upper {
         if input.is_empty() {
             return Err("empty record".into());
         }
-        input.make_ascii_uppercase();
+        uppercase(&mut input);
         Ok(input)
     }
+}
+
+/// The work itself, compiled with WebAssembly SIMD so that the loop takes
+/// 16 bytes at a time (every engine sandmap runs on has SIMD; a record is
+/// usually short, so this is most of the plugin's own time).
+#[target_feature(enable = "simd128")]
+fn uppercase(bytes: &mut [u8]) {
+    bytes.make_ascii_uppercase();
 }
 
 export!(Upper);
