@@ -260,10 +260,10 @@ impl Results {
                 }
                 // Every result of that chunk is out: give back its budget,
                 // and its buffers for the next chunks.
-                let (cost, end) = (current.chunk.cost, current.end_ord);
-                let chunk = self.current.take().map(|current| current.chunk);
-                if let (Some(run), Some(chunk)) = (&self.run, chunk) {
-                    run.release_output(cost, end);
+                if let Some(Current { chunk, end_ord, .. }) = self.current.take()
+                    && let Some(run) = &self.run
+                {
+                    run.release_output(chunk.cost, end_ord);
                     run.spares.give(chunk.data, chunk.entries);
                 }
             }

@@ -1,7 +1,9 @@
 //! Buffers of results already handed out, kept for the next chunks of the
 //! same run: a worker fills the buffer a reader just emptied instead of a
 //! fresh one, so results cost no page faults and no unmapping (which, on
-//! a multi-threaded process, interrupts every other core).
+//! a multi-threaded process, interrupts every other core). What is kept
+//! is small and bounded: at most 4 output buffers of at most 4 MiB and 4
+//! entry buffers of at most a batch's records each.
 
 use std::sync::Mutex;
 
@@ -12,8 +14,9 @@ const KEPT: usize = 4;
 /// Output buffers larger than this are let go (one huge result would
 /// otherwise be held for the rest of the run).
 const MAX_DATA: usize = 4 << 20;
-/// Entry buffers with room for more than this are let go.
-const MAX_ENTRIES: usize = 1 << 16;
+/// Entry buffers with room for more than this are let go (a batch has
+/// at most 4,096 records).
+const MAX_ENTRIES: usize = 1 << 12;
 
 /// The spare buffers of one run.
 #[derive(Default)]

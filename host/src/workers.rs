@@ -235,10 +235,12 @@ impl<'a> Outbox<'a> {
         let input_cost = batch.cost(self.first_pos..self.first_pos + count);
         self.run.window.charge_output(self.cost);
         let data = take_outputs(self.run.spares.data(outputs_len()));
-        let entries = self
-            .run
-            .spares
-            .entries(batch.len() - self.first_pos - count);
+        // A buffer for the batch's next results, if it has any left.
+        let left = batch.len() - self.first_pos - count;
+        let entries = match left {
+            0 => Vec::new(),
+            _ => self.run.spares.entries(left),
+        };
         let chunk = Chunk {
             first_ord: batch.first_ord + self.first_pos as u64,
             data,
