@@ -216,3 +216,47 @@ fn an_overlong_record_stops_the_run_after_the_results_before_it() {
     assert_eq!(roomy.code(), Some(0));
     assert_eq!(roomy.stdout().lines().count(), 4);
 }
+
+/// Results are written out while the input is still open (a pipeline
+/// that feeds one record at a time gets each answer without closing its
+/// end): held results go out soon after the reader finds nothing ready.
+#[test]
+fn results_flow_out_while_the_input_is_still_open() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let mut child = sandmap()
+        .args(["run", plugins::UPPER, "-q"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (lines, got) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines() {
+            if lines.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    for record in ["first", "second", "third"] {
+        writeln!(stdin, "{record}").unwrap();
+        stdin.flush().unwrap();
+        let answer = got.recv_timeout(Duration::from_secs(10));
+        assert_eq!(
+            answer.as_deref(),
+            Ok(record.to_ascii_uppercase().as_str()),
+            "the result of {record:?} must come out before the input ends"
+        );
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    assert!(
+        got.recv_timeout(Duration::from_secs(10)).is_err(),
+        "nothing more"
+    );
+}

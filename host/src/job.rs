@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::cancel::CancelToken;
 use crate::config::Order;
@@ -16,6 +17,11 @@ use crate::pool::Pool;
 use crate::results::{Results, Step, Wait};
 use crate::resume::{Only, Resume, SkipDone, settings};
 use crate::run::{Select, Selector};
+
+/// Longest results are held back, while more keep coming, before they are
+/// written out: slow records then cost one write for many, not one each,
+/// and output still flows within this time.
+const WRITE_HOLD: Duration = Duration::from_millis(10);
 
 /// Whether a job goes on after a result (see [`RunningJob::run`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +211,7 @@ impl JobBuilder {
             ordered: config.order == Order::Input,
             raw: self.format == Format::Raw,
             resumed,
+            held_since: None,
         })
     }
 }
@@ -235,6 +242,9 @@ pub struct RunningJob {
     ordered: bool,
     raw: bool,
     resumed: u64,
+    /// When the reader first found no result ready since it last wrote
+    /// out what it holds.
+    held_since: Option<Instant>,
 }
 
 /// What a finished job did.
@@ -275,11 +285,7 @@ impl RunningJob {
         let mut held_back = false;
         let outcome = loop {
             let step = match self.results.step(Wait::No) {
-                Step::Pending => {
-                    // Nothing ready: what is written goes out before waiting.
-                    self.flush()?;
-                    self.results.step(Wait::Forever)
-                }
+                Step::Pending => self.wait_for_results()?,
                 step => step,
             };
             match step {
@@ -311,6 +317,25 @@ impl RunningJob {
             resumed: self.resumed,
             written: self.writer.written(),
         })
+    }
+
+    /// Waits for the next step when none is ready: a moment (up to
+    /// [`WRITE_HOLD`] after the first wait since the last write) for more
+    /// results to write out together, then, with everything held written
+    /// out, as long as it takes.
+    fn wait_for_results(&mut self) -> Result<Step, JobError> {
+        let now = Instant::now();
+        let held_since = *self.held_since.get_or_insert(now);
+        let hold = WRITE_HOLD.saturating_sub(now - held_since);
+        if !hold.is_zero() {
+            match self.results.step(Wait::For(hold)) {
+                Step::Pending => {}
+                step => return Ok(step),
+            }
+        }
+        self.flush()?;
+        self.held_since = None;
+        Ok(self.results.step(Wait::Forever))
     }
 
     fn flush(&mut self) -> Result<(), JobError> {
