@@ -368,6 +368,62 @@ fn stats_measure_time_fuel_and_memory() {
 }
 
 #[test]
+fn a_command_whose_state_can_be_put_back_keeps_its_instance() {
+    let records: Vec<String> = (0..300).map(|i| format!("r{i}")).collect();
+    let reused = |pool: &Pool| {
+        let results = collect(pool.map(records.clone()));
+        for (result, record) in results.iter().zip(&records) {
+            let output = result.outcome.as_deref().expect("ok");
+            assert_eq!(output, format!("0fresh09:{record}").as_bytes());
+        }
+        results
+            .iter()
+            .filter(|r| r.stats.expect("stats").reused)
+            .count()
+    };
+    let kept = Pool::builder(plugins::STATEFUL_COMMAND_WAT)
+        .jobs(1)
+        .stats(true)
+        .build()
+        .unwrap();
+    assert!(kept.plugin().reuses_instances);
+    // Only the first record had to make the instance.
+    assert_eq!(reused(&kept), records.len() - 1);
+    let isolated = Pool::builder(plugins::STATEFUL_COMMAND_WAT)
+        .jobs(1)
+        .stats(true)
+        .isolate(true)
+        .build()
+        .unwrap();
+    assert_eq!(reused(&isolated), 0);
+    // What a Rust toolchain builds for wasm32-wasip1 qualifies.
+    let echo = Pool::builder(plugins::ECHO).build().unwrap();
+    assert!(echo.plugin().reuses_instances);
+}
+
+#[test]
+fn a_command_that_changes_a_table_gets_a_fresh_instance_per_record() {
+    let scratch = common::Scratch::new();
+    let stateful = std::fs::read_to_string(plugins::STATEFUL_COMMAND_WAT).unwrap();
+    // The same command, plus a function that would change a table.
+    let with_table = stateful.replace(
+        "(memory (export \"memory\") 9)",
+        "(memory (export \"memory\") 9) (table 1 funcref) \
+         (func (table.set 0 (i32.const 0) (ref.null func)))",
+    );
+    assert_ne!(with_table, stateful);
+    let plugin = scratch.write("table.wat", with_table.as_bytes());
+    let pool = Pool::builder(&plugin).jobs(1).stats(true).build().unwrap();
+    assert!(!pool.plugin().reuses_instances);
+    let results = collect(pool.map(["a", "b", "c"]));
+    assert_eq!(
+        outputs(&results),
+        ["0fresh09:a", "0fresh09:b", "0fresh09:c"]
+    );
+    assert!(results.iter().all(|r| !r.stats.unwrap().reused));
+}
+
+#[test]
 fn results_can_be_polled_owned_or_borrowed() {
     // try_next / next_timeout (owned) and try_next_view / next_view_timeout
     // (borrowed) give the same results as iterating, each once.

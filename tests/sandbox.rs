@@ -216,6 +216,46 @@ fn isolate_gives_every_record_a_fresh_instance() {
     assert_eq!(counts, ["1", "2", "3", "4"]);
 }
 
+/// What the stateful command must report for `record` when it starts
+/// from a fresh instance's state.
+fn fresh_report(record: &str) -> String {
+    format!("0fresh09:{record}")
+}
+
+#[test]
+fn every_record_of_a_kept_command_starts_from_the_fresh_state() {
+    // Records that return, grow the memory, exit 3, exit 0 and trap, in
+    // turn: whatever the record before did, the next one sees none of it.
+    let records: Vec<String> = (0..700)
+        .map(|i| {
+            let first = ["r", "g", "x", "r", "e", "t", "r"][i % 7];
+            format!("{first}{i}")
+        })
+        .collect();
+    let input = join_lines(&records);
+    for args in [&["-j", "1"][..], &["-j", "2"], &["-j", "2", "--isolate"]] {
+        let mut all = vec!["run", plugins::STATEFUL_COMMAND_WAT, "--format", "jsonl"];
+        all.extend_from_slice(args);
+        let result = run(&all, &input);
+        result.assert_no_panic();
+        let values = result.jsonl();
+        assert_eq!(values.len(), records.len(), "{args:?}: {}", result.stderr());
+        for (value, record) in values.iter().zip(&records) {
+            let expected = match &record[..1] {
+                "x" => serde_json::json!("guest"),
+                "t" => serde_json::json!("trap"),
+                _ => serde_json::json!(fresh_report(record)),
+            };
+            let got = if value["status"] == "ok" {
+                &value["output"]
+            } else {
+                &value["kind"]
+            };
+            assert_eq!(got, &expected, "{args:?}, record {record}: {value}");
+        }
+    }
+}
+
 #[test]
 #[allow(
     clippy::zombie_processes,

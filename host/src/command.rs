@@ -21,24 +21,22 @@ use crate::outcome::Produced;
 use crate::record::{RecordRef, Usage, wasi_error};
 use crate::wasi::WasiSetup;
 
-/// One command run's store and captured stdio.
-pub(crate) struct CommandRun<W: 'static> {
-    store: Store<HostState<W>>,
+/// One record's stdio: the record on stdin, stdout captured whole up to
+/// the output cap, stderr's tail captured.
+pub(crate) struct CommandStdio {
     stdout: Capture,
     stderr: Capture,
 }
 
-impl<W: Send + 'static> CommandRun<W> {
-    /// A fresh store for one record: the record on stdin, stdout captured
-    /// whole up to the output cap, stderr's tail captured. `build` makes
-    /// the WASI context of the plugin's kind.
-    pub fn new(
-        engine: &wasmtime::Engine,
+impl CommandStdio {
+    /// The WASI context for one record, and its captured stdio. `build`
+    /// makes the context of the plugin's kind.
+    pub fn new<W>(
         wasi: &WasiSetup,
         config: &Config,
         record: &RecordRef<'_>,
         build: impl FnOnce(&mut WasiCtxBuilder) -> W,
-    ) -> Result<Self, RecordError> {
+    ) -> Result<(Self, W), RecordError> {
         let stdout = Capture::whole(config.limits.max_output);
         let stderr = Capture::tail();
         let mut builder = wasi.builder(record.index).map_err(wasi_error)?;
@@ -46,18 +44,20 @@ impl<W: Send + 'static> CommandRun<W> {
             .stdin(MemoryInputPipe::new((record.shared)()))
             .stdout(stdout.clone())
             .stderr(stderr.clone());
-        let store = new_store(engine, build(&mut builder), &config.limits);
-        Ok(CommandRun {
-            store,
-            stdout,
-            stderr,
-        })
+        let context = build(&mut builder);
+        Ok((CommandStdio { stdout, stderr }, context))
     }
 
-    /// The outcome: `Ok(true)` is a clean exit, `Ok(false)` a failure
-    /// status without a code, `Err` a trap or an `exit(n)`.
-    pub fn outcome(self, result: wasmtime::Result<bool>, config: &Config) -> (Produced, Usage) {
-        let usage = Usage::of(&self.store, config);
+    /// The outcome of the record `store` ran: `Ok(true)` is a clean exit,
+    /// `Ok(false)` a failure status without a code, `Err` a trap or an
+    /// `exit(n)`.
+    pub fn outcome<W>(
+        self,
+        store: &Store<HostState<W>>,
+        result: wasmtime::Result<bool>,
+        config: &Config,
+    ) -> (Produced, Usage) {
+        let usage = Usage::of(store, config);
         let outcome = match result {
             Ok(true) => Ok(push_output(&self.stdout.take())),
             Ok(false) => Err(guest_exit(1, &self.stderr.take())),
@@ -67,6 +67,33 @@ impl<W: Send + 'static> CommandRun<W> {
             },
         };
         (outcome, usage)
+    }
+}
+
+/// One command run's store and captured stdio.
+pub(crate) struct CommandRun<W: 'static> {
+    store: Store<HostState<W>>,
+    stdio: CommandStdio,
+}
+
+impl<W: Send + 'static> CommandRun<W> {
+    /// A fresh store for one record, with its stdio (see
+    /// [`CommandStdio::new`]).
+    pub fn new(
+        engine: &wasmtime::Engine,
+        wasi: &WasiSetup,
+        config: &Config,
+        record: &RecordRef<'_>,
+        build: impl FnOnce(&mut WasiCtxBuilder) -> W,
+    ) -> Result<Self, RecordError> {
+        let (stdio, context) = CommandStdio::new(wasi, config, record, build)?;
+        let store = new_store(engine, context, &config.limits);
+        Ok(CommandRun { store, stdio })
+    }
+
+    /// The outcome (see [`CommandStdio::outcome`]).
+    pub fn outcome(self, result: wasmtime::Result<bool>, config: &Config) -> (Produced, Usage) {
+        self.stdio.outcome(&self.store, result, config)
     }
 }
 

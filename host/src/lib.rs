@@ -47,14 +47,17 @@ mod engine;
 mod link;
 mod load;
 mod plugin;
+mod snapshot;
 mod source;
 // One store.
 mod cancel;
 mod capture;
 mod classify;
+mod dirty;
 mod host;
 mod lift;
 mod limiter;
+mod warm;
 mod wasi;
 // Execution.
 mod batch;

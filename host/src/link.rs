@@ -1,6 +1,8 @@
 //! Finding a plugin's entry point and linking the sandbox's WASI to it,
 //! once, ahead of every instance.
 
+use std::sync::Arc;
+
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, Type};
 use wasmtime::{FuncType, Module};
@@ -13,6 +15,7 @@ use crate::build_error::{LoadError, WasmError};
 use crate::engine::Engine;
 use crate::host::{ComponentState, ModuleState};
 use crate::load::Code;
+use crate::snapshot::{Snapshot, is_added_export};
 
 /// The interface a mapper component exports.
 pub const MAPPER_INTERFACE: &str = "sandmap:plugin/mapper@0.1.0";
@@ -59,6 +62,9 @@ pub(crate) enum Compiled {
     CommandModule {
         pre: wasmtime::InstancePre<ModuleState>,
         sync: bool,
+        /// How to put an instance back to its fresh state, when the module
+        /// qualifies: then one instance serves many records.
+        snapshot: Option<Arc<Snapshot>>,
     },
 }
 
@@ -70,6 +76,19 @@ impl Compiled {
             Compiled::CommandComponent { pre } => pre.instance_pre().component().serialize(),
             Compiled::CommandComponentSync { pre } => pre.instance_pre().component().serialize(),
             Compiled::CommandModule { pre, .. } => pre.module().serialize(),
+        }
+    }
+
+    /// Whether one instance serves many records: a mapper's always (unless
+    /// the run isolates records), a command's when its state can be put
+    /// back after each record.
+    pub fn reuses_instances(&self) -> bool {
+        match self {
+            Compiled::Mapper { .. } => true,
+            Compiled::CommandComponent { .. } | Compiled::CommandComponentSync { .. } => false,
+            Compiled::CommandModule { sync, snapshot, .. } => {
+                *sync && snapshot.is_some() && crate::dirty::DirtyPages::open().is_some()
+            }
         }
     }
 
@@ -111,14 +130,24 @@ pub(crate) fn link(
                 exports,
             ))
         }
-        Code::Module(module) => {
+        Code::Module(module, snapshot) => {
             let imports: Vec<String> = module
                 .imports()
                 .map(|i| format!("{}#{}", i.module(), i.name()))
                 .collect();
-            let exports = module.exports().map(|e| e.name().to_string()).collect();
+            // The exports sandmap added to reach the globals are not the
+            // plugin's.
+            let exports = module
+                .exports()
+                .map(|e| e.name().to_string())
+                .filter(|name| match snapshot {
+                    Some(snapshot) => !snapshot.added.contains(name),
+                    None => !is_added_export(name),
+                })
+                .collect();
             let sync = !may_wait(&imports, dirs_granted);
-            Ok((link_module(engine, name, module, sync)?, imports, exports))
+            let linked = link_module(engine, name, module, sync, snapshot.clone())?;
+            Ok((linked, imports, exports))
         }
     }
 }
@@ -229,6 +258,7 @@ fn link_module(
     name: &str,
     module: &Module,
     sync: bool,
+    snapshot: Option<Arc<Snapshot>>,
 ) -> Result<Compiled, LoadError> {
     let start = module
         .exports()
@@ -263,7 +293,11 @@ fn link_module(
             name: name.to_string(),
             source: WasmError::new(e),
         })?;
-    Ok(Compiled::CommandModule { pre, sync })
+    Ok(Compiled::CommandModule {
+        pre,
+        sync,
+        snapshot,
+    })
 }
 
 /// The filesystem interface whose `symlink-at` is replaced.

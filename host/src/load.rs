@@ -3,6 +3,7 @@
 //! found in the compile cache).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use wasmtime::component::Component;
 use wasmtime::{Module, Precompiled};
@@ -10,12 +11,15 @@ use wasmtime::{Module, Precompiled};
 use crate::build_error::{LoadError, WasmError};
 use crate::cache::CacheOutcome;
 use crate::engine::Engine;
+use crate::snapshot::{Snapshot, plan};
 use crate::source::{LoadOptions, PluginSource};
 
 /// Compiled code of either form.
 pub(crate) enum Code {
     Component(Component),
-    Module(Module),
+    /// A core module, with how to put an instance of it back to its fresh
+    /// state when it qualifies (see `snapshot.rs`).
+    Module(Module, Option<Arc<Snapshot>>),
 }
 
 /// Compiled code and what the cache did for it.
@@ -54,7 +58,10 @@ pub(crate) fn compile(
                 Code::Component(unsafe { Component::deserialize(wasm, bytes) }.map_err(invalid)?)
             }
             Precompiled::Module => {
-                Code::Module(unsafe { Module::deserialize(wasm, bytes) }.map_err(invalid)?)
+                let module = unsafe { Module::deserialize(wasm, bytes) }.map_err(invalid)?;
+                // Without the module's bytes there is no telling whether
+                // its state can be put back: fresh instances.
+                Code::Module(module, None)
             }
         };
         return Ok(Loaded { code, cache: None });
@@ -62,11 +69,20 @@ pub(crate) fn compile(
     let binary = to_binary(name, bytes)?;
     check_memory_minimums(name, &binary, engine.settings().max_memory)?;
     let component = wasmparser::Parser::is_component(&binary);
+    // A core module whose state can be put back is compiled with its
+    // mutable globals exported (the only change), so that they can be.
+    let (binary, snapshot) = match plan(&binary).filter(|_| !component) {
+        Some((rewritten, snapshot)) => (Cow::Owned(rewritten), Some(Arc::new(snapshot))),
+        None => (binary, None),
+    };
     let Some(cache) = &options.cache else {
         let code = if component {
             Code::Component(Component::from_binary(wasm, &binary).map_err(invalid)?)
         } else {
-            Code::Module(Module::from_binary(wasm, &binary).map_err(invalid)?)
+            Code::Module(
+                Module::from_binary(wasm, &binary).map_err(invalid)?,
+                snapshot,
+            )
         };
         return Ok(Loaded { code, cache: None });
     };
@@ -97,7 +113,7 @@ pub(crate) fn compile(
                 |code| unsafe { Module::deserialize(wasm, code) },
             )
             .map_err(invalid)?;
-        (Code::Module(code), outcome)
+        (Code::Module(code, snapshot), outcome)
     };
     Ok(Loaded {
         code,

@@ -22,6 +22,10 @@ pub struct RecordStats {
     /// Bytes of linear memory the instance held at the end of the record
     /// (memories never shrink, so also the most it held).
     pub memory: u64,
+    /// Whether the record ran on an instance that had served an earlier
+    /// one: a mapper's reused instance, or a command's instance put back
+    /// to its fresh state.
+    pub reused: bool,
 }
 
 /// One record's result, tagged with its position in the input.

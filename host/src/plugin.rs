@@ -46,6 +46,11 @@ pub struct PluginInfo {
     pub cache: Option<CacheOutcome>,
     /// The BLAKE3 hash of its bytes, hex: what a journal records.
     pub hash: String,
+    /// Whether one instance serves many records on a worker (unless the
+    /// run isolates records): always for a mapper; for a command when
+    /// sandmap can put its whole state back after each record, so that
+    /// every record still starts from a fresh instance's state.
+    pub reuses_instances: bool,
 }
 
 /// A compiled, linked plugin, ready to be instantiated by any number of
@@ -81,6 +86,7 @@ impl Plugin {
             exports,
             cache: loaded.cache,
             hash: blake3::hash(&bytes).to_hex().to_string(),
+            reuses_instances: compiled.reuses_instances(),
         };
         Ok(Plugin {
             inner: Arc::new(PluginInner {

@@ -21,6 +21,8 @@ pub(crate) struct RecordRef<'a> {
 pub(crate) struct Usage {
     pub fuel: Option<u64>,
     pub memory: u64,
+    /// The instance served an earlier record.
+    pub reused: bool,
 }
 
 impl Usage {
@@ -32,7 +34,13 @@ impl Usage {
         Usage {
             fuel: fuel_used(store, &config.limits),
             memory: store.data().limiter.memory_bytes(),
+            reused: false,
         }
+    }
+
+    /// The same, saying whether the instance served an earlier record.
+    pub fn reused(self, reused: bool) -> Self {
+        Usage { reused, ..self }
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::cancel::CancelToken;
-use crate::command::CommandRun;
+use crate::command::{CommandRun, CommandStdio};
 use crate::config::Config;
 use crate::lift::{outputs_len, truncate_outputs};
 use crate::link::Compiled;
@@ -17,6 +17,8 @@ use crate::mapper::MapperInstance;
 use crate::outcome::{Produced, RecordStats};
 use crate::plugin::Plugin;
 use crate::record::{RecordRef, Usage};
+use crate::snapshot::Snapshot;
+use crate::warm::WarmCommand;
 use crate::wasi::WasiSetup;
 
 /// What running a record gave: its outcome, how many attempts it took,
@@ -27,7 +29,7 @@ pub(crate) struct Finished {
     pub stats: Option<RecordStats>,
 }
 
-/// One worker's state: its async runtime and its reused mapper instance.
+/// One worker's state: its async runtime and its reused instance.
 pub(crate) struct Worker {
     /// Drives async calls (`Runtime::block_on` drives its timers); sync
     /// calls run in its context so that WASI finds it.
@@ -36,6 +38,10 @@ pub(crate) struct Worker {
     config: Arc<Config>,
     wasi: Arc<WasiSetup>,
     mapper: Option<MapperInstance>,
+    command: Option<WarmCommand>,
+    /// Set when a command's instance cannot be kept (no page scan here):
+    /// every record then gets a fresh one.
+    no_warm: bool,
 }
 
 impl Worker {
@@ -51,6 +57,8 @@ impl Worker {
             config,
             wasi,
             mapper: None,
+            command: None,
+            no_warm: false,
         }
     }
 
@@ -63,6 +71,7 @@ impl Worker {
     /// Forgets the reused instance (after a host-side panic mid-record).
     pub fn reset(&mut self) {
         self.mapper = None;
+        self.command = None;
     }
 
     /// Ends the worker without waiting for a guest blocked in the kernel
@@ -85,8 +94,7 @@ impl Worker {
                 // its post-return trapped, say) are not anyone's output.
                 truncate_outputs(mark);
             }
-            let stats = started
-                .map(|started| RecordStats::new(started.elapsed(), usage.fuel, usage.memory));
+            let stats = started.map(|started| RecordStats::new(started.elapsed(), usage));
             let retry = match &outcome {
                 Err(error) => {
                     self.config.retry.covers(error.kind)
@@ -104,6 +112,7 @@ impl Worker {
             }
             // Another attempt, on a fresh instance.
             self.mapper = None;
+            self.command = None;
             attempts += 1;
         }
     }
@@ -115,12 +124,15 @@ impl Worker {
             config,
             wasi,
             mapper: kept,
+            command,
+            no_warm,
         } = self;
         let engine = plugin.engine().wasmtime();
         let failed = |error| (Err(error), Usage::default());
         match plugin.compiled() {
             Compiled::Mapper { pre, map, sync } => {
                 let reused = kept.take().filter(|_| !config.fresh_instances());
+                let was_reused = reused.is_some();
                 let mut mapper = match reused {
                     Some(mapper) => mapper,
                     None => match MapperInstance::new(engine, wasi, config, record.index) {
@@ -137,7 +149,7 @@ impl Worker {
                 if reusable && !config.fresh_instances() {
                     *kept = Some(mapper);
                 }
-                (outcome, usage)
+                (outcome, usage.reused(was_reused))
             }
             Compiled::CommandComponent { pre } => {
                 let mut run =
@@ -157,7 +169,28 @@ impl Worker {
                 let result = run.run_component_sync(pre, cancel, config);
                 run.outcome(result, config)
             }
-            Compiled::CommandModule { pre, sync } => {
+            Compiled::CommandModule {
+                pre,
+                sync,
+                snapshot,
+            } => {
+                let snapshot = snapshot
+                    .as_ref()
+                    .filter(|_| *sync && !*no_warm && !config.fresh_instances());
+                if let Some(snapshot) = snapshot {
+                    let warm = WarmRun {
+                        engine,
+                        pre,
+                        snapshot,
+                        wasi,
+                        config,
+                    };
+                    match warm.attempt(command, record, cancel) {
+                        Warm::Ran(outcome, usage) => return (outcome, usage),
+                        Warm::Unavailable => *no_warm = true,
+                        Warm::NotNow => {}
+                    }
+                }
                 let mut run =
                     match CommandRun::new(engine, wasi, config, record, WasiCtxBuilder::build_p1) {
                         Ok(run) => run,
@@ -174,8 +207,75 @@ impl Worker {
     }
 }
 
+/// A record of a command whose instance is kept between records.
+struct WarmRun<'a> {
+    engine: &'a wasmtime::Engine,
+    pre: &'a wasmtime::InstancePre<crate::host::ModuleState>,
+    snapshot: &'a Arc<Snapshot>,
+    wasi: &'a WasiSetup,
+    config: &'a Config,
+}
+
+/// What became of a [`WarmRun`].
+enum Warm {
+    /// The record ran.
+    Ran(Produced, Usage),
+    /// No instance can be kept here: fresh ones from now on.
+    Unavailable,
+    /// No instance could be made for this record: a fresh one will say
+    /// why.
+    NotNow,
+}
+
+impl WarmRun<'_> {
+    /// Runs the record on the kept instance (`kept`, made if empty), and
+    /// keeps it again when it exits and can be put back.
+    fn attempt(
+        &self,
+        kept: &mut Option<WarmCommand>,
+        record: &RecordRef<'_>,
+        cancel: &CancelToken,
+    ) -> Warm {
+        let (stdio, context) =
+            match CommandStdio::new(self.wasi, self.config, record, WasiCtxBuilder::build_p1) {
+                Ok(made) => made,
+                Err(error) => return Warm::Ran(Err(error), Usage::default()),
+            };
+        let (mut warm, reused) = match kept.take() {
+            Some(mut warm) => {
+                warm.set_context(context);
+                (warm, true)
+            }
+            None => {
+                match WarmCommand::new(self.engine, self.pre, self.snapshot, context, self.config) {
+                    Ok(Some(warm)) => (warm, false),
+                    Ok(None) => return Warm::Unavailable,
+                    Err(_) => return Warm::NotNow,
+                }
+            }
+        };
+        let result = warm.run_sync(cancel, self.config);
+        // A return from `_start` or an `exit(n)` leaves an instance that
+        // can be put back; a trap or a limit does not.
+        let exited = match &result {
+            Ok(_) => true,
+            Err(error) => error.downcast_ref::<wasmtime_wasi::I32Exit>().is_some(),
+        };
+        let (outcome, usage) = stdio.outcome(warm.store(), result, self.config);
+        if exited && warm.put_back() {
+            *kept = Some(warm);
+        }
+        Warm::Ran(outcome, usage.reused(reused))
+    }
+}
+
 impl RecordStats {
-    fn new(wall: Duration, fuel: Option<u64>, memory: u64) -> Self {
-        RecordStats { wall, fuel, memory }
+    fn new(wall: Duration, usage: Usage) -> Self {
+        RecordStats {
+            wall,
+            fuel: usage.fuel,
+            memory: usage.memory,
+            reused: usage.reused,
+        }
     }
 }

@@ -122,6 +122,13 @@ const WAT_PLUGINS: &[WatPlugin] = &[
         doc: "Command core module in WebAssembly text, the same behaviour as [`ECHO`].",
     },
     WatPlugin {
+        constant: "STATEFUL_COMMAND_WAT",
+        path: "stateful-command/stateful.wat",
+        doc: "Command core module that reports the state it starts from (`0fresh09:RECORD` when \
+              fresh), then changes a global, its data, 72 runs of pages and, by the record's first \
+              byte, grows its memory (`g`), exits 3 (`x`) or 0 (`e`), or traps (`t`).",
+    },
+    WatPlugin {
         constant: "WRONG_EXPORTS_WAT",
         path: "wrong-exports/wrong.wat",
         doc: "A valid component exporting neither the mapper nor `wasi:cli/run`: must be \

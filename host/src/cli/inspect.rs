@@ -17,6 +17,7 @@ struct Report<'a> {
     kind: &'static str,
     form: &'static str,
     world: &'static str,
+    instances: &'static str,
     imports: Vec<Import<'a>>,
     exports: &'a [String],
 }
@@ -43,12 +44,21 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<Exit> {
         _ => ("command", "core module", "wasi preview 1 command"),
     };
     let command = plugin.kind.is_command();
+    let instances = match (command, plugin.reuses_instances) {
+        (false, _) => "one per worker, reused across records (fresh per record with --isolate)",
+        (true, true) => {
+            "one per worker, put back to its fresh state after every record \
+             (fresh per record with --isolate)"
+        }
+        (true, false) => "a fresh one per record",
+    };
     let report = Report {
         path: plugin.name.clone(),
         size: plugin.size,
         kind,
         form,
         world,
+        instances,
         imports: plugin
             .imports
             .iter()
@@ -111,6 +121,7 @@ fn write_text(out: &mut impl Write, report: &Report<'_>) -> std::io::Result<()> 
     )?;
     writeln!(out, "kind     {} ({})", report.kind, report.form)?;
     writeln!(out, "world    {}", report.world)?;
+    writeln!(out, "instance {}", report.instances)?;
     writeln!(out, "imports  {}", report.imports.len())?;
     let width = report
         .imports

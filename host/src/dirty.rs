@@ -1,0 +1,227 @@
+//! Which pages of a linear memory an instance has written, asked of the
+//! kernel (Linux 6.7+ `PAGEMAP_SCAN` on `/proc/self/pagemap`).
+//!
+//! A fresh instance's memory is mapped from its initial image (or is
+//! zero-filled): a page the guest never wrote is still that mapping, or the
+//! shared zero page, or not there at all. A page it wrote became private
+//! (copy-on-write) and stays private, even after sandmap puts its contents
+//! back, because sandmap only ever copies into it. So "private and
+//! present (or swapped out)" covers every page that may differ from the
+//! fresh state; `warm.rs` puts those back.
+
+use std::ops::Range;
+
+/// Where `/proc/self/pagemap` is read.
+#[cfg(target_os = "linux")]
+mod scan {
+    use std::fs::File;
+    use std::io;
+    use std::ops::Range;
+    use std::os::fd::AsRawFd;
+
+    /// `struct pm_scan_arg` of `linux/fs.h`.
+    #[repr(C)]
+    struct ScanArg {
+        size: u64,
+        flags: u64,
+        start: u64,
+        end: u64,
+        walk_end: u64,
+        vec: u64,
+        vec_len: u64,
+        max_pages: u64,
+        category_inverted: u64,
+        category_mask: u64,
+        category_anyof_mask: u64,
+        return_mask: u64,
+    }
+
+    /// `struct page_region` of `linux/fs.h`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct PageRegion {
+        start: u64,
+        end: u64,
+        categories: u64,
+    }
+
+    /// `PAGEMAP_SCAN`: `_IOWR('f', 16, struct pm_scan_arg)`.
+    const PAGEMAP_SCAN: u64 = 0xc060_6610;
+    const PAGE_IS_FILE: u64 = 1 << 2;
+    const PAGE_IS_PRESENT: u64 = 1 << 3;
+    const PAGE_IS_SWAPPED: u64 = 1 << 4;
+    const PAGE_IS_PFNZERO: u64 = 1 << 5;
+    /// Regions asked for per call; more take another call.
+    const REGIONS_PER_CALL: usize = 64;
+
+    /// An open `/proc/self/pagemap`.
+    pub struct Pagemap {
+        file: File,
+        regions: Vec<PageRegion>,
+    }
+
+    impl Pagemap {
+        pub fn open() -> Option<Pagemap> {
+            let file = File::open("/proc/self/pagemap").ok()?;
+            let mut pagemap = Pagemap {
+                file,
+                regions: vec![PageRegion::default(); REGIONS_PER_CALL],
+            };
+            // An empty range: fails where the kernel lacks the call.
+            pagemap.scan_range(0, 0, &mut Vec::new()).ok()?;
+            Some(pagemap)
+        }
+
+        pub fn scan(&mut self, memory: &[u8], out: &mut Vec<Range<usize>>) -> io::Result<()> {
+            let base = memory.as_ptr() as u64;
+            self.scan_range(base, memory.len() as u64, out)
+        }
+
+        fn scan_range(
+            &mut self,
+            base: u64,
+            len: u64,
+            out: &mut Vec<Range<usize>>,
+        ) -> io::Result<()> {
+            out.clear();
+            let end = base + len;
+            let mut from = base;
+            loop {
+                let mut arg = ScanArg {
+                    size: size_of::<ScanArg>() as u64,
+                    flags: 0,
+                    start: from,
+                    end,
+                    walk_end: 0,
+                    vec: self.regions.as_mut_ptr() as u64,
+                    vec_len: self.regions.len() as u64,
+                    max_pages: 0,
+                    // Neither a file page (the image) nor the zero page...
+                    category_inverted: PAGE_IS_PFNZERO | PAGE_IS_FILE,
+                    category_mask: PAGE_IS_PFNZERO | PAGE_IS_FILE,
+                    // ...and there: in memory or swapped out.
+                    category_anyof_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                    return_mask: 0,
+                };
+                // SAFETY: `arg` is a valid `pm_scan_arg` whose `vec` points
+                // at `vec_len` writable `page_region`s that outlive the call;
+                // the kernel reads only the page tables of the range, never
+                // the memory itself.
+                let found = unsafe {
+                    libc::ioctl(
+                        self.file.as_raw_fd(),
+                        PAGEMAP_SCAN as libc::Ioctl,
+                        &raw mut arg,
+                    )
+                };
+                let found = usize::try_from(found).map_err(|_| io::Error::last_os_error())?;
+                for region in self.regions.iter().take(found) {
+                    if region.start < from || region.end > end || region.start > region.end {
+                        return Err(io::Error::other("the kernel reported pages out of range"));
+                    }
+                    out.push((region.start - base) as usize..(region.end - base) as usize);
+                }
+                if arg.walk_end >= end || arg.walk_end <= from {
+                    return if arg.walk_end >= end || len == 0 {
+                        Ok(())
+                    } else {
+                        Err(io::Error::other("the page scan made no progress"))
+                    };
+                }
+                from = arg.walk_end;
+            }
+        }
+    }
+}
+
+/// Stands in where there is no `/proc/self/pagemap`.
+#[cfg(not(target_os = "linux"))]
+mod scan {
+    use std::io;
+    use std::ops::Range;
+
+    pub struct Pagemap;
+
+    impl Pagemap {
+        pub fn open() -> Option<Pagemap> {
+            None
+        }
+
+        pub fn scan(&mut self, _: &[u8], _: &mut Vec<Range<usize>>) -> std::io::Result<()> {
+            Err(io::Error::other("no page scan here"))
+        }
+    }
+}
+
+/// Finds the written pages of a memory.
+pub(crate) struct DirtyPages {
+    pagemap: scan::Pagemap,
+    ranges: Vec<Range<usize>>,
+}
+
+impl DirtyPages {
+    /// Opens the process's page map; `None` where the kernel cannot scan
+    /// it.
+    pub fn open() -> Option<DirtyPages> {
+        Some(DirtyPages {
+            pagemap: scan::Pagemap::open()?,
+            ranges: Vec::new(),
+        })
+    }
+
+    /// The byte ranges of `memory` (page-aligned) that may no longer hold
+    /// what they held when it was mapped.
+    pub fn scan(&mut self, memory: &[u8]) -> std::io::Result<&[Range<usize>]> {
+        self.pagemap.scan(memory, &mut self.ranges)?;
+        Ok(&self.ranges)
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_pages_are_found_and_untouched_ones_are_not() {
+        let Some(mut dirty) = DirtyPages::open() else {
+            eprintln!("no PAGEMAP_SCAN on this kernel: nothing to test");
+            return;
+        };
+        let page = 4096;
+        // Fresh anonymous memory: untouched pages are absent, read ones
+        // map the zero page.
+        let len = 32 * page;
+        // SAFETY: a private anonymous mapping of `len` bytes, unmapped
+        // below; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(base, libc::MAP_FAILED);
+        // SAFETY: the mapping is `len` bytes, readable and writable.
+        let region = unsafe { std::slice::from_raw_parts_mut(base.cast::<u8>(), len) };
+        let _ = std::hint::black_box(region[5 * page]);
+        region[3 * page + 17] = 1;
+        region[4 * page] = 1;
+        region[20 * page + 4095] = 1;
+        let found = dirty.scan(region).unwrap().to_vec();
+        let pages: Vec<usize> = found
+            .iter()
+            .flat_map(|r| (r.start / page)..(r.end / page))
+            .collect();
+        assert!(
+            pages.contains(&3) && pages.contains(&4) && pages.contains(&20),
+            "{pages:?}"
+        );
+        assert!(!pages.contains(&5) && !pages.contains(&31), "{pages:?}");
+        assert_eq!(pages.len(), 3, "{pages:?}");
+        // SAFETY: unmaps the mapping made above; `region` is not used after.
+        unsafe { libc::munmap(base, len) };
+    }
+}

@@ -1,0 +1,370 @@
+//! What a fresh instance of a core-module command looks like, for the
+//! modules whose whole state sandmap can put back after a record: then one
+//! instance serves record after record (see `warm.rs`) and each record
+//! still starts from exactly the state a fresh instance would have.
+//!
+//! A core module's state is its memories, tables, globals and dropped
+//! segments. A module qualifies when every part of it can be put back:
+//! - one linear memory, its own, whose initial contents are known here
+//!   (zeros and the active data segments at constant offsets);
+//! - no `start` function (it could change that state before `_start`);
+//! - no instruction that changes a table or drops a segment, so tables and
+//!   segments stay as instantiation left them;
+//! - imports that are all functions (the WASI ones).
+//!
+//! Mutable globals need not be exported: [`plan`] rewrites the module to
+//! export each one under a name of sandmap's own, so their values can be
+//! read and set. A module that does not qualify runs as before, on a fresh
+//! instance per record.
+
+use wasm_encoder::{ExportKind, ExportSection, RawSection};
+use wasmparser::{DataKind, ExternalKind, Operator, Parser, Payload, TypeRef};
+
+/// The prefix of the exports [`plan`] adds for mutable globals.
+const GLOBAL_EXPORT_PREFIX: &str = "sandmap:global:";
+/// The export section's id.
+const EXPORT_SECTION_ID: u8 = 7;
+
+/// Whether an export name is one [`plan`] adds (hidden from listings).
+pub(crate) fn is_added_export(name: &str) -> bool {
+    name.starts_with(GLOBAL_EXPORT_PREFIX)
+}
+
+/// How to put an instance of a qualifying module back to its fresh state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    /// The memory's export name.
+    pub memory: String,
+    /// The memory's size when instantiated, in bytes.
+    pub memory_bytes: usize,
+    /// The memory's initial contents up to the end of its last data
+    /// segment; zeros beyond.
+    pub image: Vec<u8>,
+    /// Export names of every mutable global.
+    pub globals: Vec<String>,
+    /// The export names [`plan`] added (hidden from listings).
+    pub added: Vec<String>,
+}
+
+impl Snapshot {
+    /// Fills `out` with the memory's initial contents at `offset`.
+    pub fn initial(&self, offset: usize, out: &mut [u8]) {
+        let image = self.image.get(offset..).unwrap_or_default();
+        let from_image = image.len().min(out.len());
+        out[..from_image].copy_from_slice(&image[..from_image]);
+        out[from_image..].fill(0);
+    }
+}
+
+/// The module to compile and its snapshot, when `binary` (a valid core
+/// module) qualifies; `None` when it does not or cannot be read.
+pub(crate) fn plan(binary: &[u8]) -> Option<(Vec<u8>, Snapshot)> {
+    let facts = Facts::read(binary)?;
+    let mut added = Vec::new();
+    let mut globals = Vec::new();
+    for &index in &facts.mutable_globals {
+        let exported = facts
+            .exports
+            .iter()
+            .find(|e| e.kind == ExternalKind::Global && e.index == index);
+        match exported {
+            Some(export) => globals.push(export.name.clone()),
+            None => {
+                let name = format!("{GLOBAL_EXPORT_PREFIX}{index}");
+                globals.push(name.clone());
+                added.push((name, index));
+            }
+        }
+    }
+    if facts
+        .exports
+        .iter()
+        .any(|e| e.name.starts_with(GLOBAL_EXPORT_PREFIX))
+    {
+        return None;
+    }
+    let memory = facts
+        .exports
+        .iter()
+        .find(|e| e.kind == ExternalKind::Memory && e.index == 0)?
+        .name
+        .clone();
+    let rewritten = rewrite(binary, &facts.exports, &added)?;
+    let snapshot = Snapshot {
+        memory,
+        memory_bytes: facts.memory_bytes,
+        image: facts.image,
+        globals,
+        added: added.into_iter().map(|(name, _)| name).collect(),
+    };
+    Some((rewritten, snapshot))
+}
+
+/// One export of the module.
+struct Export {
+    name: String,
+    kind: ExternalKind,
+    index: u32,
+}
+
+/// What [`plan`] needs to know of a module.
+struct Facts {
+    exports: Vec<Export>,
+    mutable_globals: Vec<u32>,
+    memory_bytes: usize,
+    image: Vec<u8>,
+}
+
+impl Facts {
+    /// Reads a module; `None` if it does not qualify.
+    fn read(binary: &[u8]) -> Option<Facts> {
+        let mut facts = Facts {
+            exports: Vec::new(),
+            mutable_globals: Vec::new(),
+            memory_bytes: 0,
+            image: Vec::new(),
+        };
+        let mut memories = 0;
+        for payload in Parser::new(0).parse_all(binary) {
+            match payload.ok()? {
+                Payload::Version { encoding, .. } if encoding != wasmparser::Encoding::Module => {
+                    return None;
+                }
+                Payload::ImportSection(imports) => {
+                    for import in imports.into_imports() {
+                        if !matches!(import.ok()?.ty, TypeRef::Func(_) | TypeRef::FuncExact(_)) {
+                            return None;
+                        }
+                    }
+                }
+                Payload::MemorySection(section) => {
+                    for memory in section {
+                        let memory = memory.ok()?;
+                        if memory.shared || memory.memory64 || memory.page_size_log2.is_some() {
+                            return None;
+                        }
+                        memories += 1;
+                        facts.memory_bytes =
+                            usize::try_from(memory.initial.checked_mul(65536)?).ok()?;
+                    }
+                }
+                Payload::GlobalSection(section) => {
+                    for (index, global) in (0u32..).zip(section) {
+                        if global.ok()?.ty.mutable {
+                            facts.mutable_globals.push(index);
+                        }
+                    }
+                }
+                Payload::ExportSection(section) => {
+                    for export in section {
+                        let export = export.ok()?;
+                        facts.exports.push(Export {
+                            name: export.name.to_string(),
+                            kind: export.kind,
+                            index: export.index,
+                        });
+                    }
+                }
+                Payload::StartSection { .. } => return None,
+                Payload::DataSection(section) => {
+                    for data in section {
+                        facts.place(data.ok()?)?;
+                    }
+                }
+                Payload::CodeSectionEntry(body) => {
+                    for op in body.get_operators_reader().ok()? {
+                        if changes_tables_or_segments(&op.ok()?) {
+                            return None;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        (memories == 1).then_some(facts)
+    }
+
+    /// Writes an active data segment into the image.
+    fn place(&mut self, data: wasmparser::Data<'_>) -> Option<()> {
+        let DataKind::Active {
+            memory_index: 0,
+            offset_expr,
+        } = data.kind
+        else {
+            // Passive segments stay as they are (no `data.drop` runs).
+            return matches!(data.kind, DataKind::Passive).then_some(());
+        };
+        let mut ops = offset_expr.get_operators_reader();
+        let Operator::I32Const { value } = ops.read().ok()? else {
+            return None;
+        };
+        if !matches!(ops.read().ok()?, Operator::End) {
+            return None;
+        }
+        let offset = usize::try_from(value.cast_unsigned()).ok()?;
+        let end = offset.checked_add(data.data.len())?;
+        if end > self.memory_bytes {
+            return None;
+        }
+        if end > self.image.len() {
+            self.image.resize(end, 0);
+        }
+        self.image[offset..end].copy_from_slice(data.data);
+        Some(())
+    }
+}
+
+/// Whether an instruction changes what a table holds or drops a segment:
+/// state sandmap could not put back.
+fn changes_tables_or_segments(op: &Operator<'_>) -> bool {
+    matches!(
+        op,
+        Operator::TableSet { .. }
+            | Operator::TableGrow { .. }
+            | Operator::TableFill { .. }
+            | Operator::TableCopy { .. }
+            | Operator::TableInit { .. }
+            | Operator::ElemDrop { .. }
+            | Operator::DataDrop { .. }
+    )
+}
+
+/// `binary` with `added` exports appended to its export section; every
+/// other section byte for byte.
+fn rewrite(binary: &[u8], exports: &[Export], added: &[(String, u32)]) -> Option<Vec<u8>> {
+    let mut module = wasm_encoder::Module::new();
+    let mut replaced = false;
+    for payload in Parser::new(0).parse_all(binary) {
+        let payload = payload.ok()?;
+        let Some((id, range)) = payload.as_section() else {
+            continue;
+        };
+        if id == EXPORT_SECTION_ID {
+            let mut section = ExportSection::new();
+            for export in exports {
+                section.export(&export.name, kind(export.kind)?, export.index);
+            }
+            for (name, index) in added {
+                section.export(name, ExportKind::Global, *index);
+            }
+            module.section(&section);
+            replaced = true;
+        } else {
+            module.section(&RawSection {
+                id,
+                data: binary.get(range)?,
+            });
+        }
+    }
+    // A command exports `_start`, so it has an export section.
+    replaced.then(|| module.finish())
+}
+
+fn kind(kind: ExternalKind) -> Option<ExportKind> {
+    Some(match kind {
+        ExternalKind::Func | ExternalKind::FuncExact => ExportKind::Func,
+        ExternalKind::Table => ExportKind::Table,
+        ExternalKind::Memory => ExportKind::Memory,
+        ExternalKind::Global => ExportKind::Global,
+        ExternalKind::Tag => ExportKind::Tag,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned(wat: &str) -> Option<(Vec<u8>, Snapshot)> {
+        plan(&wat::parse_str(wat).unwrap())
+    }
+
+    const COMMAND: &str = r#"(module
+        (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
+        (memory (export "memory") 2)
+        (global $sp (mut i32) (i32.const 4096))
+        (global $k (export "k") (mut i64) (i64.const 7))
+        (global i32 (i32.const 1))
+        (data (i32.const 8) "hello")
+        (data (i32.const 70000) "far")
+        (func (export "_start") (global.set $sp (i32.const 1))))"#;
+
+    #[test]
+    fn a_plain_command_is_planned_with_its_image_and_globals() {
+        let (binary, snapshot) = planned(COMMAND).expect("qualifies");
+        assert_eq!(snapshot.memory, "memory");
+        assert_eq!(snapshot.memory_bytes, 2 * 65536);
+        assert_eq!(snapshot.image.len(), 70003);
+        assert_eq!(&snapshot.image[8..13], b"hello");
+        assert_eq!(&snapshot.image[70000..], b"far");
+        assert_eq!(snapshot.globals, ["sandmap:global:0", "k"]);
+        assert_eq!(snapshot.added, ["sandmap:global:0"]);
+        // The rewritten module is valid and exports the added global.
+        wasmparser::Validator::new().validate_all(&binary).unwrap();
+        let exports: Vec<String> = Parser::new(0)
+            .parse_all(&binary)
+            .filter_map(|p| match p.unwrap() {
+                Payload::ExportSection(s) => Some(s),
+                _ => None,
+            })
+            .flat_map(|s| s.into_iter().map(|e| e.unwrap().name.to_string()))
+            .collect();
+        assert_eq!(exports, ["memory", "k", "_start", "sandmap:global:0"]);
+    }
+
+    #[test]
+    fn initial_contents_read_from_the_image_then_zeros() {
+        let (_, snapshot) = planned(COMMAND).unwrap();
+        let mut page = vec![0xAAu8; 16];
+        snapshot.initial(0, &mut page);
+        assert_eq!(&page[..], b"\0\0\0\0\0\0\0\0hello\0\0\0");
+        let mut tail = vec![0xAAu8; 8];
+        snapshot.initial(70000, &mut tail);
+        assert_eq!(&tail[..], b"far\0\0\0\0\0");
+        let mut beyond = vec![0xAAu8; 8];
+        snapshot.initial(100_000, &mut beyond);
+        assert_eq!(beyond, [0; 8]);
+    }
+
+    #[test]
+    fn modules_whose_state_cannot_be_put_back_are_not_planned() {
+        let cases = [
+            ("a start function", "(func $s) (start $s)"),
+            (
+                "table.set",
+                "(table 1 funcref) (func (table.set 0 (i32.const 0) (ref.null func)))",
+            ),
+            (
+                "table.grow",
+                "(table 1 funcref) (func (drop (table.grow 0 (ref.null func) (i32.const 1))))",
+            ),
+            ("data.drop", "(data \"x\") (func (data.drop 0))"),
+            (
+                "elem.drop",
+                "(table 1 funcref) (elem func) (func (elem.drop 0))",
+            ),
+            ("an imported global", "(import \"m\" \"g\" (global i32))"),
+            ("a second memory", "(memory 1)"),
+            (
+                "a computed data offset",
+                "(global $o i32 (i32.const 0)) (data (global.get $o) \"x\")",
+            ),
+            (
+                "a taken export name",
+                "(global (export \"sandmap:global:9\") (mut i32) (i32.const 0))",
+            ),
+        ];
+        for (what, extra) in cases {
+            let wat = format!(
+                "(module {extra} (memory (export \"memory\") 1) (func (export \"_start\")))"
+            );
+            assert!(planned(&wat).is_none(), "{what} was planned");
+        }
+        let unexported = "(module (memory 1) (func (export \"_start\")))";
+        assert!(
+            planned(unexported).is_none(),
+            "an unexported memory was planned"
+        );
+        let control = "(module (memory (export \"memory\") 1) (func (export \"_start\")))";
+        assert!(planned(control).is_some());
+    }
+}

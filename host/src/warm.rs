@@ -1,0 +1,124 @@
+//! One instance of a core-module command serving record after record.
+//! After each record sandmap puts it back to the state a fresh instance
+//! has: the pages the guest wrote get the initial contents again, the
+//! mutable globals their initial values, and the next record gets a new
+//! WASI context. What a record sees is what a fresh instance would show
+//! it; what it saves is making and tearing down an instance per record.
+//! Which modules qualify is decided in `snapshot.rs`.
+
+use std::sync::Arc;
+
+use wasmtime::{Global, InstancePre, Memory, Store, TypedFunc, Val};
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+use crate::cancel::CancelToken;
+use crate::config::Config;
+use crate::dirty::DirtyPages;
+use crate::host::{ModuleState, arm, new_store};
+use crate::snapshot::Snapshot;
+
+/// An instance kept between records, and how to put it back.
+pub(crate) struct WarmCommand {
+    store: Store<ModuleState>,
+    start: TypedFunc<(), ()>,
+    memory: Memory,
+    /// Each mutable global with its initial value.
+    globals: Vec<(Global, Val)>,
+    dirty: DirtyPages,
+    snapshot: Arc<Snapshot>,
+}
+
+impl WarmCommand {
+    /// Instantiates `pre` in a new store holding `context` (the first
+    /// record's WASI context). `Ok(None)` when the page scan is not there
+    /// or the instance lacks an export the snapshot names: then records
+    /// run on fresh instances.
+    ///
+    /// # Errors
+    /// Instantiation's, charged to the record as with a fresh instance.
+    pub fn new(
+        engine: &wasmtime::Engine,
+        pre: &InstancePre<ModuleState>,
+        snapshot: &Arc<Snapshot>,
+        context: WasiP1Ctx,
+        config: &Config,
+    ) -> wasmtime::Result<Option<Self>> {
+        let Some(dirty) = DirtyPages::open() else {
+            return Ok(None);
+        };
+        let mut store = new_store(engine, context, &config.limits);
+        // The module has no start function: instantiating it runs no
+        // guest code.
+        let instance = pre.instantiate(&mut store)?;
+        let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+        let Some(memory) = instance.get_memory(&mut store, &snapshot.memory) else {
+            return Ok(None);
+        };
+        if memory.data_size(&store) != snapshot.memory_bytes {
+            return Ok(None);
+        }
+        let mut globals = Vec::with_capacity(snapshot.globals.len());
+        for name in &snapshot.globals {
+            let Some(global) = instance.get_global(&mut store, name) else {
+                return Ok(None);
+            };
+            let value = global.get(&mut store);
+            globals.push((global, value));
+        }
+        Ok(Some(WarmCommand {
+            store,
+            start,
+            memory,
+            globals,
+            dirty,
+            snapshot: Arc::clone(snapshot),
+        }))
+    }
+
+    /// Hands the next record's WASI context to the instance.
+    pub fn set_context(&mut self, context: WasiP1Ctx) {
+        self.store.data_mut().wasi = context;
+    }
+
+    /// Runs `_start` for one record (a command that cannot wait).
+    pub fn run_sync(&mut self, cancel: &CancelToken, config: &Config) -> wasmtime::Result<bool> {
+        arm(&mut self.store, &config.limits, cancel)?;
+        self.start.call(&mut self.store, ()).map(|()| true)
+    }
+
+    /// The store, for the record's outcome and usage.
+    pub fn store(&self) -> &Store<ModuleState> {
+        &self.store
+    }
+
+    /// Puts the instance back to its fresh state. `false` when it cannot
+    /// (its memory grew, the scan failed): the instance must then be
+    /// dropped.
+    pub fn put_back(&mut self) -> bool {
+        let WarmCommand {
+            store,
+            memory,
+            globals,
+            dirty,
+            snapshot,
+            ..
+        } = self;
+        // A memory cannot shrink back: a fresh instance will do.
+        if memory.data_size(&*store) != snapshot.memory_bytes {
+            return false;
+        }
+        let Ok(written) = dirty.scan(memory.data(&*store)) else {
+            return false;
+        };
+        let data = memory.data_mut(&mut *store);
+        for range in written {
+            let Some(bytes) = data.get_mut(range.clone()) else {
+                return false;
+            };
+            snapshot.initial(range.start, bytes);
+        }
+        globals
+            .iter()
+            .all(|(global, value)| global.set(&mut *store, *value).is_ok())
+    }
+}
