@@ -5,19 +5,32 @@
 //! zero-filled): a page the guest never wrote is still that mapping, or the
 //! shared zero page, or not there at all. A page it wrote became private
 //! (copy-on-write) and stays private, even after sandmap puts its contents
-//! back, because sandmap only ever copies into it. So "private and
-//! present (or swapped out)" covers every page that may differ from the
-//! fresh state; `warm.rs` puts those back.
+//! back, because sandmap only ever copies into it. So every page that is
+//! there (in memory or swapped out) and not a page of the image file may
+//! differ from the fresh state; `warm.rs` puts those back. The shared zero
+//! page is reported apart: it holds zeros, which is right unless the image
+//! has data there (a kernel that merges zero-filled pages into it could
+//! make that happen).
 
 use std::ops::Range;
+
+/// A run of pages that may differ from the fresh state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Written {
+    /// Byte offsets in the memory, page-aligned.
+    pub range: Range<usize>,
+    /// The pages map the shared zero page: they hold zeros.
+    pub zero_page: bool,
+}
 
 /// Where `/proc/self/pagemap` is read.
 #[cfg(target_os = "linux")]
 mod scan {
     use std::fs::File;
     use std::io;
-    use std::ops::Range;
     use std::os::fd::AsRawFd;
+
+    use super::Written;
 
     /// `struct pm_scan_arg` of `linux/fs.h`.
     #[repr(C)]
@@ -72,7 +85,7 @@ mod scan {
             Some(pagemap)
         }
 
-        pub fn scan(&mut self, memory: &[u8], out: &mut Vec<Range<usize>>) -> io::Result<()> {
+        pub fn scan(&mut self, memory: &[u8], out: &mut Vec<Written>) -> io::Result<()> {
             let base = memory.as_ptr() as u64;
             self.scan_range(base, memory.len() as u64, out)
         }
@@ -81,7 +94,7 @@ mod scan {
             &mut self,
             base: u64,
             len: u64,
-            out: &mut Vec<Range<usize>>,
+            out: &mut Vec<Written>,
         ) -> io::Result<()> {
             out.clear();
             let end = base + len;
@@ -96,12 +109,13 @@ mod scan {
                     vec: self.regions.as_mut_ptr() as u64,
                     vec_len: self.regions.len() as u64,
                     max_pages: 0,
-                    // Neither a file page (the image) nor the zero page...
-                    category_inverted: PAGE_IS_PFNZERO | PAGE_IS_FILE,
-                    category_mask: PAGE_IS_PFNZERO | PAGE_IS_FILE,
-                    // ...and there: in memory or swapped out.
+                    // Not a page of the image file...
+                    category_inverted: PAGE_IS_FILE,
+                    category_mask: PAGE_IS_FILE,
+                    // ...and there: in memory or swapped out...
                     category_anyof_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-                    return_mask: 0,
+                    // ...telling zero-page runs apart.
+                    return_mask: PAGE_IS_PFNZERO,
                 };
                 // SAFETY: `arg` is a valid `pm_scan_arg` whose `vec` points
                 // at `vec_len` writable `page_region`s that outlive the call;
@@ -119,7 +133,10 @@ mod scan {
                     if region.start < from || region.end > end || region.start > region.end {
                         return Err(io::Error::other("the kernel reported pages out of range"));
                     }
-                    out.push((region.start - base) as usize..(region.end - base) as usize);
+                    out.push(Written {
+                        range: (region.start - base) as usize..(region.end - base) as usize,
+                        zero_page: region.categories & PAGE_IS_PFNZERO != 0,
+                    });
                 }
                 if arg.walk_end >= end || arg.walk_end <= from {
                     return if arg.walk_end >= end || len == 0 {
@@ -138,7 +155,8 @@ mod scan {
 #[cfg(not(target_os = "linux"))]
 mod scan {
     use std::io;
-    use std::ops::Range;
+
+    use super::Written;
 
     pub struct Pagemap;
 
@@ -147,7 +165,7 @@ mod scan {
             None
         }
 
-        pub fn scan(&mut self, _: &[u8], _: &mut Vec<Range<usize>>) -> std::io::Result<()> {
+        pub fn scan(&mut self, _: &[u8], _: &mut Vec<Written>) -> std::io::Result<()> {
             Err(io::Error::other("no page scan here"))
         }
     }
@@ -156,7 +174,7 @@ mod scan {
 /// Finds the written pages of a memory.
 pub(crate) struct DirtyPages {
     pagemap: scan::Pagemap,
-    ranges: Vec<Range<usize>>,
+    written: Vec<Written>,
 }
 
 impl DirtyPages {
@@ -165,15 +183,15 @@ impl DirtyPages {
     pub fn open() -> Option<DirtyPages> {
         Some(DirtyPages {
             pagemap: scan::Pagemap::open()?,
-            ranges: Vec::new(),
+            written: Vec::new(),
         })
     }
 
     /// The byte ranges of `memory` (page-aligned) that may no longer hold
     /// what they held when it was mapped.
-    pub fn scan(&mut self, memory: &[u8]) -> std::io::Result<&[Range<usize>]> {
-        self.pagemap.scan(memory, &mut self.ranges)?;
-        Ok(&self.ranges)
+    pub fn scan(&mut self, memory: &[u8]) -> std::io::Result<&[Written]> {
+        self.pagemap.scan(memory, &mut self.written)?;
+        Ok(&self.written)
     }
 }
 

@@ -24,6 +24,9 @@ use wasmparser::{DataKind, ExternalKind, Operator, Parser, Payload, TypeRef};
 const GLOBAL_EXPORT_PREFIX: &str = "sandmap:global:";
 /// The export section's id.
 const EXPORT_SECTION_ID: u8 = 7;
+/// The unit in which [`Snapshot::pages_with_data`] tells where the image
+/// has data: the smallest host page.
+const PAGE: usize = 4096;
 
 /// Whether an export name is one [`plan`] adds (hidden from listings).
 pub(crate) fn is_added_export(name: &str) -> bool {
@@ -40,6 +43,9 @@ pub(crate) struct Snapshot {
     /// The memory's initial contents up to the end of its last data
     /// segment; zeros beyond.
     pub image: Vec<u8>,
+    /// For each [`PAGE`] of the image, whether it holds anything but
+    /// zeros.
+    data_pages: Vec<bool>,
     /// Export names of every mutable global.
     pub globals: Vec<String>,
     /// The export names [`plan`] added (hidden from listings).
@@ -53,6 +59,18 @@ impl Snapshot {
         let from_image = image.len().min(out.len());
         out[..from_image].copy_from_slice(&image[..from_image]);
         out[from_image..].fill(0);
+    }
+
+    /// The pages (of [`PAGE`] bytes) within `range` whose initial contents
+    /// are not all zeros.
+    pub fn pages_with_data(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        let pages = range.start / PAGE..range.end.div_ceil(PAGE);
+        pages
+            .filter(|&page| self.data_pages.get(page).copied().unwrap_or(false))
+            .map(move |page| (page * PAGE).max(range.start)..((page + 1) * PAGE).min(range.end))
     }
 }
 
@@ -90,10 +108,16 @@ pub(crate) fn plan(binary: &[u8]) -> Option<(Vec<u8>, Snapshot)> {
         .name
         .clone();
     let rewritten = rewrite(binary, &facts.exports, &added)?;
+    let data_pages = facts
+        .image
+        .chunks(PAGE)
+        .map(|page| page.iter().any(|&b| b != 0))
+        .collect();
     let snapshot = Snapshot {
         memory,
         memory_bytes: facts.memory_bytes,
         image: facts.image,
+        data_pages,
         globals,
         added: added.into_iter().map(|(name, _)| name).collect(),
     };
@@ -323,6 +347,10 @@ mod tests {
         let mut beyond = vec![0xAAu8; 8];
         snapshot.initial(100_000, &mut beyond);
         assert_eq!(beyond, [0; 8]);
+        // "hello" is on the first page, "far" on the eighteenth.
+        let pages: Vec<_> = snapshot.pages_with_data(0..2 * 65536).collect();
+        assert_eq!(pages, [0..4096, 17 * 4096..18 * 4096]);
+        assert_eq!(snapshot.pages_with_data(4096..17 * 4096).count(), 0);
     }
 
     #[test]

@@ -111,11 +111,18 @@ impl WarmCommand {
             return false;
         };
         let data = memory.data_mut(&mut *store);
-        for range in written {
-            let Some(bytes) = data.get_mut(range.clone()) else {
+        for run in written {
+            let Some(bytes) = data.get_mut(run.range.clone()) else {
                 return false;
             };
-            snapshot.initial(range.start, bytes);
+            if !run.zero_page {
+                snapshot.initial(run.range.start, bytes);
+                continue;
+            }
+            // Zeros are right wherever the image has none.
+            for page in snapshot.pages_with_data(run.range.clone()) {
+                snapshot.initial(page.start, &mut data[page]);
+            }
         }
         globals
             .iter()
