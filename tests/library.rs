@@ -399,6 +399,20 @@ fn a_command_whose_state_can_be_put_back_keeps_its_instance() {
     // What a Rust toolchain builds for wasm32-wasip1 qualifies.
     let echo = Pool::builder(plugins::ECHO).build().unwrap();
     assert!(echo.plugin().reuses_instances);
+    // A command that may close a descriptor keeps its instance, with a new
+    // WASI context for every record.
+    let scratch = common::Scratch::new();
+    let stateful = std::fs::read_to_string(plugins::STATEFUL_COMMAND_WAT).unwrap();
+    let closing = stateful.replace(
+        "(memory (export \"memory\") 9)",
+        "(import \"wasi_snapshot_preview1\" \"fd_close\" (func (param i32) (result i32))) \
+         (memory (export \"memory\") 9)",
+    );
+    assert_ne!(closing, stateful);
+    let plugin = scratch.write("closing.wat", closing.as_bytes());
+    let closing = Pool::builder(&plugin).jobs(1).stats(true).build().unwrap();
+    assert!(closing.plugin().reuses_instances);
+    assert_eq!(reused(&closing), records.len() - 1);
 }
 
 #[test]

@@ -130,7 +130,15 @@ pub fn commands(scratch: &Path) {
     // The first line makes a fresh instance per record (`--isolate`); the
     // others keep one per worker and put it back after each record.
     let fresh = cli(
-        &["run", plugins::ECHO, "-j", "2", "-o", "/dev/null", "--isolate"],
+        &[
+            "run",
+            plugins::ECHO,
+            "-j",
+            "2",
+            "-o",
+            "/dev/null",
+            "--isolate",
+        ],
         &input,
     );
     line("echo (Rust), a fresh instance per record", n, fresh, None);

@@ -6,6 +6,7 @@
 
 use wasmtime::Store;
 use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::cli::StdinStream;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::bindings::sync::CommandPre as SyncCommandPre;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
@@ -23,6 +24,7 @@ use crate::wasi::WasiSetup;
 
 /// One record's stdio: the record on stdin, stdout captured whole up to
 /// the output cap, stderr's tail captured.
+#[derive(Clone)]
 pub(crate) struct CommandStdio {
     stdout: Capture,
     stderr: Capture,
@@ -37,15 +39,34 @@ impl CommandStdio {
         record: &RecordRef<'_>,
         build: impl FnOnce(&mut WasiCtxBuilder) -> W,
     ) -> Result<(Self, W), RecordError> {
+        let stdin = MemoryInputPipe::new((record.shared)());
+        Self::with_stdin(wasi, config, record.index, stdin, build)
+    }
+
+    /// The same with the given stdin, for the record of input index
+    /// `index`.
+    pub fn with_stdin<W>(
+        wasi: &WasiSetup,
+        config: &Config,
+        index: u64,
+        stdin: impl StdinStream + 'static,
+        build: impl FnOnce(&mut WasiCtxBuilder) -> W,
+    ) -> Result<(Self, W), RecordError> {
         let stdout = Capture::whole(config.limits.max_output);
         let stderr = Capture::tail();
-        let mut builder = wasi.builder(record.index).map_err(wasi_error)?;
+        let mut builder = wasi.builder(index).map_err(wasi_error)?;
         builder
-            .stdin(MemoryInputPipe::new((record.shared)()))
+            .stdin(stdin)
             .stdout(stdout.clone())
             .stderr(stderr.clone());
         let context = build(&mut builder);
         Ok((CommandStdio { stdout, stderr }, context))
+    }
+
+    /// Forgets what a record wrote (for a context that serves the next).
+    pub fn clear(&self) {
+        self.stdout.clear();
+        self.stderr.clear();
     }
 
     /// The outcome of the record `store` ran: `Ok(true)` is a clean exit,

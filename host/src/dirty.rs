@@ -90,12 +90,7 @@ mod scan {
             self.scan_range(base, memory.len() as u64, out)
         }
 
-        fn scan_range(
-            &mut self,
-            base: u64,
-            len: u64,
-            out: &mut Vec<Written>,
-        ) -> io::Result<()> {
+        fn scan_range(&mut self, base: u64, len: u64, out: &mut Vec<Written>) -> io::Result<()> {
             out.clear();
             let end = base + len;
             let mut from = base;

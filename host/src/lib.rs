@@ -57,6 +57,7 @@ mod dirty;
 mod host;
 mod lift;
 mod limiter;
+mod stdin;
 mod warm;
 mod wasi;
 // Execution.

@@ -24,6 +24,25 @@ use wasmparser::{DataKind, ExternalKind, Operator, Parser, Payload, TypeRef};
 const GLOBAL_EXPORT_PREFIX: &str = "sandmap:global:";
 /// The export section's id.
 const EXPORT_SECTION_ID: u8 = 7;
+/// The WASI preview 1 functions that leave the WASI context as they found
+/// it (its descriptor table above all): a module importing no others can
+/// keep its context between records too, with only stdin refilled.
+const CONTEXT_KEEPING_IMPORTS: &[&str] = &[
+    "args_get",
+    "args_sizes_get",
+    "environ_get",
+    "environ_sizes_get",
+    "clock_res_get",
+    "clock_time_get",
+    "fd_fdstat_get",
+    "fd_prestat_get",
+    "fd_prestat_dir_name",
+    "fd_read",
+    "fd_write",
+    "proc_exit",
+    "random_get",
+    "sched_yield",
+];
 /// The unit in which [`Snapshot::pages_with_data`] tells where the image
 /// has data: the smallest host page.
 const PAGE: usize = 4096;
@@ -50,6 +69,9 @@ pub(crate) struct Snapshot {
     pub globals: Vec<String>,
     /// The export names [`plan`] added (hidden from listings).
     pub added: Vec<String>,
+    /// Whether the WASI context can be kept between records too: every
+    /// import is one of [`CONTEXT_KEEPING_IMPORTS`].
+    pub context_kept: bool,
 }
 
 impl Snapshot {
@@ -120,6 +142,7 @@ pub(crate) fn plan(binary: &[u8]) -> Option<(Vec<u8>, Snapshot)> {
         data_pages,
         globals,
         added: added.into_iter().map(|(name, _)| name).collect(),
+        context_kept: facts.context_kept,
     };
     Some((rewritten, snapshot))
 }
@@ -137,6 +160,7 @@ struct Facts {
     mutable_globals: Vec<u32>,
     memory_bytes: usize,
     image: Vec<u8>,
+    context_kept: bool,
 }
 
 impl Facts {
@@ -147,6 +171,7 @@ impl Facts {
             mutable_globals: Vec::new(),
             memory_bytes: 0,
             image: Vec::new(),
+            context_kept: true,
         };
         let mut memories = 0;
         for payload in Parser::new(0).parse_all(binary) {
@@ -156,9 +181,12 @@ impl Facts {
                 }
                 Payload::ImportSection(imports) => {
                     for import in imports.into_imports() {
-                        if !matches!(import.ok()?.ty, TypeRef::Func(_) | TypeRef::FuncExact(_)) {
+                        let import = import.ok()?;
+                        if !matches!(import.ty, TypeRef::Func(_) | TypeRef::FuncExact(_)) {
                             return None;
                         }
+                        facts.context_kept &= import.module == "wasi_snapshot_preview1"
+                            && CONTEXT_KEEPING_IMPORTS.contains(&import.name);
                     }
                 }
                 Payload::MemorySection(section) => {
@@ -322,6 +350,7 @@ mod tests {
         assert_eq!(&snapshot.image[70000..], b"far");
         assert_eq!(snapshot.globals, ["sandmap:global:0", "k"]);
         assert_eq!(snapshot.added, ["sandmap:global:0"]);
+        assert!(snapshot.context_kept);
         // The rewritten module is valid and exports the added global.
         wasmparser::Validator::new().validate_all(&binary).unwrap();
         let exports: Vec<String> = Parser::new(0)
@@ -394,5 +423,11 @@ mod tests {
         );
         let control = "(module (memory (export \"memory\") 1) (func (export \"_start\")))";
         assert!(planned(control).is_some());
+        // A module that may close or renumber a descriptor keeps its
+        // instance but gets a new WASI context per record.
+        let closes = "(module (import \"wasi_snapshot_preview1\" \"fd_close\" \
+                      (func (param i32) (result i32))) (memory (export \"memory\") 1) \
+                      (func (export \"_start\")))";
+        assert!(!planned(closes).expect("still planned").1.context_kept);
     }
 }

@@ -12,10 +12,20 @@ use wasmtime::{Global, InstancePre, Memory, Store, TypedFunc, Val};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::cancel::CancelToken;
+use crate::command::CommandStdio;
 use crate::config::Config;
 use crate::dirty::DirtyPages;
 use crate::host::{ModuleState, arm, new_store};
+use crate::record::RecordRef;
 use crate::snapshot::Snapshot;
+use crate::stdin::RecordStdin;
+
+/// The stdio of a WASI context kept between records: its stdin, refilled
+/// for each record, and its captured output.
+pub(crate) struct KeptStdio {
+    pub stdin: RecordStdin,
+    pub stdio: CommandStdio,
+}
 
 /// An instance kept between records, and how to put it back.
 pub(crate) struct WarmCommand {
@@ -26,11 +36,14 @@ pub(crate) struct WarmCommand {
     globals: Vec<(Global, Val)>,
     dirty: DirtyPages,
     snapshot: Arc<Snapshot>,
+    /// The stdio of a WASI context kept between records, if it is.
+    kept_stdio: Option<KeptStdio>,
 }
 
 impl WarmCommand {
     /// Instantiates `pre` in a new store holding `context` (the first
-    /// record's WASI context). `Ok(None)` when the page scan is not there
+    /// record's WASI context, kept for the next records when `kept_stdio`
+    /// is its stdio). `Ok(None)` when the page scan is not there
     /// or the instance lacks an export the snapshot names: then records
     /// run on fresh instances.
     ///
@@ -41,6 +54,7 @@ impl WarmCommand {
         pre: &InstancePre<ModuleState>,
         snapshot: &Arc<Snapshot>,
         context: WasiP1Ctx,
+        kept_stdio: Option<KeptStdio>,
         config: &Config,
     ) -> wasmtime::Result<Option<Self>> {
         let Some(dirty) = DirtyPages::open() else {
@@ -72,7 +86,19 @@ impl WarmCommand {
             globals,
             dirty,
             snapshot: Arc::clone(snapshot),
+            kept_stdio,
         }))
+    }
+
+    /// Hands `record` to the kept WASI context, returning its stdio; `None`
+    /// when the context is not kept (then [`set_context`] gives it a new
+    /// one).
+    ///
+    /// [`set_context`]: WarmCommand::set_context
+    pub fn next_record(&mut self, record: &RecordRef<'_>) -> Option<CommandStdio> {
+        let kept = self.kept_stdio.as_ref()?;
+        kept.stdin.set((record.shared)());
+        Some(kept.stdio.clone())
     }
 
     /// Hands the next record's WASI context to the instance.
@@ -101,8 +127,12 @@ impl WarmCommand {
             globals,
             dirty,
             snapshot,
+            kept_stdio,
             ..
         } = self;
+        if let Some(kept) = kept_stdio {
+            kept.stdio.clear();
+        }
         // A memory cannot shrink back: a fresh instance will do.
         if memory.data_size(&*store) != snapshot.memory_bytes {
             return false;

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::cancel::CancelToken;
 use crate::command::{CommandRun, CommandStdio};
 use crate::config::Config;
+use crate::error::RecordError;
 use crate::lift::{outputs_len, truncate_outputs};
 use crate::link::Compiled;
 use crate::mapper::MapperInstance;
@@ -18,7 +20,8 @@ use crate::outcome::{Produced, RecordStats};
 use crate::plugin::Plugin;
 use crate::record::{RecordRef, Usage};
 use crate::snapshot::Snapshot;
-use crate::warm::WarmCommand;
+use crate::stdin::RecordStdin;
+use crate::warm::{KeptStdio, WarmCommand};
 use crate::wasi::WasiSetup;
 
 /// What running a record gave: its outcome, how many attempts it took,
@@ -236,19 +239,36 @@ impl WarmRun<'_> {
         record: &RecordRef<'_>,
         cancel: &CancelToken,
     ) -> Warm {
-        let (stdio, context) =
-            match CommandStdio::new(self.wasi, self.config, record, WasiCtxBuilder::build_p1) {
-                Ok(made) => made,
-                Err(error) => return Warm::Ran(Err(error), Usage::default()),
-            };
-        let (mut warm, reused) = match kept.take() {
-            Some(mut warm) => {
-                warm.set_context(context);
-                (warm, true)
-            }
+        let failed = |error| Warm::Ran(Err(error), Usage::default());
+        let (mut warm, stdio, reused) = match kept.take() {
+            Some(mut warm) => match warm.next_record(record) {
+                Some(stdio) => (warm, stdio, true),
+                None => match CommandStdio::new(self.wasi, self.config, record, build_p1) {
+                    Ok((stdio, context)) => {
+                        warm.set_context(context);
+                        (warm, stdio, true)
+                    }
+                    Err(error) => {
+                        *kept = Some(warm);
+                        return failed(error);
+                    }
+                },
+            },
             None => {
-                match WarmCommand::new(self.engine, self.pre, self.snapshot, context, self.config) {
-                    Ok(Some(warm)) => (warm, false),
+                let (stdio, context, kept_stdio) = match self.stdio(record) {
+                    Ok(made) => made,
+                    Err(error) => return failed(error),
+                };
+                let snapshot = self.snapshot;
+                match WarmCommand::new(
+                    self.engine,
+                    self.pre,
+                    snapshot,
+                    context,
+                    kept_stdio,
+                    self.config,
+                ) {
+                    Ok(Some(warm)) => (warm, stdio, false),
                     Ok(None) => return Warm::Unavailable,
                     Err(_) => return Warm::NotNow,
                 }
@@ -267,6 +287,34 @@ impl WarmRun<'_> {
         }
         Warm::Ran(outcome, usage.reused(reused))
     }
+}
+
+impl WarmRun<'_> {
+    /// The first record's stdio and WASI context, and the stdio to keep
+    /// with the context when the module cannot change the context.
+    fn stdio(
+        &self,
+        record: &RecordRef<'_>,
+    ) -> Result<(CommandStdio, WasiP1Ctx, Option<KeptStdio>), RecordError> {
+        if !self.snapshot.context_kept {
+            let (stdio, context) = CommandStdio::new(self.wasi, self.config, record, build_p1)?;
+            return Ok((stdio, context, None));
+        }
+        let stdin = RecordStdin::new((record.shared)());
+        let (stdio, context) = CommandStdio::with_stdin(
+            self.wasi,
+            self.config,
+            record.index,
+            stdin.clone(),
+            build_p1,
+        )?;
+        Ok((stdio.clone(), context, Some(KeptStdio { stdin, stdio })))
+    }
+}
+
+/// Builds a WASI preview 1 context.
+fn build_p1(builder: &mut WasiCtxBuilder) -> WasiP1Ctx {
+    builder.build_p1()
 }
 
 impl RecordStats {
