@@ -34,7 +34,6 @@ pub(crate) struct WarmCommand {
     memory: Memory,
     /// Each mutable global with its initial value.
     globals: Vec<(Global, Val)>,
-    dirty: DirtyPages,
     snapshot: Arc<Snapshot>,
     /// The stdio of a WASI context kept between records, if it is.
     kept_stdio: Option<KeptStdio>,
@@ -43,9 +42,8 @@ pub(crate) struct WarmCommand {
 impl WarmCommand {
     /// Instantiates `pre` in a new store holding `context` (the first
     /// record's WASI context, kept for the next records when `kept_stdio`
-    /// is its stdio). `Ok(None)` when the page scan is not there
-    /// or the instance lacks an export the snapshot names: then records
-    /// run on fresh instances.
+    /// is its stdio). `Ok(None)` when the instance lacks an export the
+    /// snapshot names: then records run on fresh instances.
     ///
     /// # Errors
     /// Instantiation's, charged to the record as with a fresh instance.
@@ -57,9 +55,6 @@ impl WarmCommand {
         kept_stdio: Option<KeptStdio>,
         config: &Config,
     ) -> wasmtime::Result<Option<Self>> {
-        let Some(dirty) = DirtyPages::open() else {
-            return Ok(None);
-        };
         let mut store = new_store(engine, context, &config.limits);
         // The module has no start function: instantiating it runs no
         // guest code.
@@ -84,7 +79,6 @@ impl WarmCommand {
             start,
             memory,
             globals,
-            dirty,
             snapshot: Arc::clone(snapshot),
             kept_stdio,
         }))
@@ -117,15 +111,14 @@ impl WarmCommand {
         &self.store
     }
 
-    /// Puts the instance back to its fresh state. `false` when it cannot
-    /// (its memory grew, the scan failed): the instance must then be
-    /// dropped.
-    pub fn put_back(&mut self) -> bool {
+    /// Puts the instance back to its fresh state, finding the pages the
+    /// record wrote with `dirty`. Unless it says [`PutBack::Done`], the
+    /// instance must be dropped.
+    pub fn put_back(&mut self, dirty: &mut DirtyPages) -> PutBack {
         let WarmCommand {
             store,
             memory,
             globals,
-            dirty,
             snapshot,
             kept_stdio,
             ..
@@ -135,15 +128,15 @@ impl WarmCommand {
         }
         // A memory cannot shrink back: a fresh instance will do.
         if memory.data_size(&*store) != snapshot.memory_bytes {
-            return false;
+            return PutBack::Grew;
         }
         let Ok(written) = dirty.scan(memory.data(&*store)) else {
-            return false;
+            return PutBack::Failed;
         };
         let data = memory.data_mut(&mut *store);
         for run in written {
             let Some(bytes) = data.get_mut(run.range.clone()) else {
-                return false;
+                return PutBack::Failed;
             };
             if !run.zero_page {
                 snapshot.initial(run.range.start, bytes);
@@ -154,8 +147,20 @@ impl WarmCommand {
                 snapshot.initial(page.start, &mut data[page]);
             }
         }
-        globals
+        let set = globals
             .iter()
-            .all(|(global, value)| global.set(&mut *store, *value).is_ok())
+            .all(|(global, value)| global.set(&mut *store, *value).is_ok());
+        if set { PutBack::Done } else { PutBack::Failed }
     }
+}
+
+/// What [`WarmCommand::put_back`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PutBack {
+    /// The instance is as fresh: keep it.
+    Done,
+    /// Its memory grew during the record, and memories cannot shrink.
+    Grew,
+    /// The page scan failed.
+    Failed,
 }

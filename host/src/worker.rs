@@ -12,6 +12,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use crate::cancel::CancelToken;
 use crate::command::{CommandRun, CommandStdio};
 use crate::config::Config;
+use crate::dirty::DirtyPages;
 use crate::error::RecordError;
 use crate::lift::{outputs_len, truncate_outputs};
 use crate::link::Compiled;
@@ -21,8 +22,12 @@ use crate::plugin::Plugin;
 use crate::record::{RecordRef, Usage};
 use crate::snapshot::Snapshot;
 use crate::stdin::RecordStdin;
-use crate::warm::{KeptStdio, WarmCommand};
+use crate::warm::{KeptStdio, PutBack, WarmCommand};
 use crate::wasi::WasiSetup;
+
+/// Kept instances of a command dropped in a row because its memory grew,
+/// after which its records get fresh instances.
+const GREW_IN_A_ROW_LIMIT: u32 = 3;
 
 /// What running a record gave: its outcome, how many attempts it took,
 /// and its measurements when asked for.
@@ -42,9 +47,15 @@ pub(crate) struct Worker {
     wasi: Arc<WasiSetup>,
     mapper: Option<MapperInstance>,
     command: Option<WarmCommand>,
-    /// Set when a command's instance cannot be kept (no page scan here):
-    /// every record then gets a fresh one.
+    /// How a kept command's written pages are found; `None` until a
+    /// command first needs it.
+    dirty: Option<DirtyPages>,
+    /// Set when a command's instance cannot be kept (no page scan here, or
+    /// its memory grows on every record): every record then gets a fresh
+    /// one.
     no_warm: bool,
+    /// Kept instances dropped in a row because their memory grew.
+    grew_in_a_row: u32,
 }
 
 impl Worker {
@@ -61,7 +72,9 @@ impl Worker {
             wasi,
             mapper: None,
             command: None,
+            dirty: None,
             no_warm: false,
+            grew_in_a_row: 0,
         }
     }
 
@@ -75,6 +88,7 @@ impl Worker {
     pub fn reset(&mut self) {
         self.mapper = None;
         self.command = None;
+        self.grew_in_a_row = 0;
     }
 
     /// Ends the worker without waiting for a guest blocked in the kernel
@@ -128,7 +142,9 @@ impl Worker {
             wasi,
             mapper: kept,
             command,
+            dirty,
             no_warm,
+            grew_in_a_row,
         } = self;
         let engine = plugin.engine().wasmtime();
         let failed = |error| (Err(error), Usage::default());
@@ -180,7 +196,10 @@ impl Worker {
                 let snapshot = snapshot
                     .as_ref()
                     .filter(|_| *sync && !*no_warm && !config.fresh_instances());
-                if let Some(snapshot) = snapshot {
+                if snapshot.is_some() && dirty.is_none() {
+                    *dirty = DirtyPages::open();
+                }
+                if let (Some(snapshot), Some(dirty)) = (snapshot, dirty.as_mut()) {
                     let warm = WarmRun {
                         engine,
                         pre,
@@ -188,11 +207,23 @@ impl Worker {
                         wasi,
                         config,
                     };
-                    match warm.attempt(command, record, cancel) {
-                        Warm::Ran(outcome, usage) => return (outcome, usage),
+                    match warm.attempt(command, dirty, record, cancel) {
+                        Warm::Ran(outcome, usage, put_back) => {
+                            *grew_in_a_row = match put_back {
+                                Some(PutBack::Grew) => *grew_in_a_row + 1,
+                                _ => 0,
+                            };
+                            // A command that grows its memory on every
+                            // record would pay for a kept instance and
+                            // still make one per record.
+                            *no_warm = *grew_in_a_row >= GREW_IN_A_ROW_LIMIT;
+                            return (outcome, usage);
+                        }
                         Warm::Unavailable => *no_warm = true,
                         Warm::NotNow => {}
                     }
+                } else if snapshot.is_some() {
+                    *no_warm = true;
                 }
                 let mut run =
                     match CommandRun::new(engine, wasi, config, record, WasiCtxBuilder::build_p1) {
@@ -221,8 +252,9 @@ struct WarmRun<'a> {
 
 /// What became of a [`WarmRun`].
 enum Warm {
-    /// The record ran.
-    Ran(Produced, Usage),
+    /// The record ran; what putting its instance back did, if it came to
+    /// that.
+    Ran(Produced, Usage, Option<PutBack>),
     /// No instance can be kept here: fresh ones from now on.
     Unavailable,
     /// No instance could be made for this record: a fresh one will say
@@ -236,10 +268,11 @@ impl WarmRun<'_> {
     fn attempt(
         &self,
         kept: &mut Option<WarmCommand>,
+        dirty: &mut DirtyPages,
         record: &RecordRef<'_>,
         cancel: &CancelToken,
     ) -> Warm {
-        let failed = |error| Warm::Ran(Err(error), Usage::default());
+        let failed = |error| Warm::Ran(Err(error), Usage::default(), None);
         let (mut warm, stdio, reused) = match kept.take() {
             Some(mut warm) => match warm.next_record(record) {
                 Some(stdio) => (warm, stdio, true),
@@ -282,10 +315,11 @@ impl WarmRun<'_> {
             Err(error) => error.downcast_ref::<wasmtime_wasi::I32Exit>().is_some(),
         };
         let (outcome, usage) = stdio.outcome(warm.store(), result, self.config);
-        if exited && warm.put_back() {
+        let put_back = exited.then(|| warm.put_back(dirty));
+        if put_back == Some(PutBack::Done) {
             *kept = Some(warm);
         }
-        Warm::Ran(outcome, usage.reused(reused))
+        Warm::Ran(outcome, usage.reused(reused), put_back)
     }
 }
 
