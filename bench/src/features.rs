@@ -166,11 +166,12 @@ pub fn baseline(scratch: &Path) {
         "\n## baseline: {} against this build, -j 2, to /dev/null",
         old.display()
     );
-    for (name, plugin, n) in [
-        ("(a) upper", plugins::UPPER, 1_000_000),
-        ("(b) hash", plugins::HASH, 20_000),
+    for (name, plugin, n, size) in [
+        ("(a) upper", plugins::UPPER, 1_000_000, 100),
+        ("(b) hash", plugins::HASH, 20_000, 100),
+        ("echo command", plugins::ECHO, 1_000_000, 50),
     ] {
-        let input = data::records_file(scratch, n, 100);
+        let input = data::records_file(scratch, n, size);
         let args = ["run", plugin, "-j", "2", "-o", "/dev/null"];
         let before = cli_with(&old, &args, &input);
         let after = cli(&args, &input);

@@ -266,8 +266,8 @@ impl Facts {
     }
 }
 
-/// Whether an instruction changes what a table holds or drops a segment:
-/// state sandmap could not put back.
+/// Whether an instruction changes what a table holds, drops a segment or
+/// discards memory: state sandmap could not put back.
 fn changes_tables_or_segments(op: &Operator<'_>) -> bool {
     matches!(
         op,
@@ -278,6 +278,9 @@ fn changes_tables_or_segments(op: &Operator<'_>) -> bool {
             | Operator::TableInit { .. }
             | Operator::ElemDrop { .. }
             | Operator::DataDrop { .. }
+            // Gives pages back to the kernel, which the page scan would
+            // then not see (not enabled in wasmtime today).
+            | Operator::MemoryDiscard { .. }
     )
 }
 
