@@ -58,6 +58,7 @@ mod host;
 mod lift;
 mod limiter;
 mod stdin;
+mod waits;
 mod warm;
 mod wasi;
 // Execution.

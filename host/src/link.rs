@@ -16,6 +16,7 @@ use crate::engine::Engine;
 use crate::host::{ComponentState, ModuleState};
 use crate::load::Code;
 use crate::snapshot::{Snapshot, is_added_export};
+use crate::waits::may_wait;
 
 /// The interface a mapper component exports.
 pub const MAPPER_INTERFACE: &str = "sandmap:plugin/mapper@0.1.0";
@@ -43,7 +44,7 @@ impl PluginKind {
 }
 
 /// The pre-instantiated form of each kind of plugin. `sync` plugins can
-/// never wait on the host (see [`may_wait`]): they are linked to WASI's
+/// never wait on the host (see `waits.rs`): they are linked to WASI's
 /// synchronous implementation and called without an async fiber, which
 /// costs less per record. Every other plugin is called through the async
 /// API, raced against its timer and the cancel token.
@@ -150,28 +151,6 @@ pub(crate) fn link(
             Ok((linked, imports, exports))
         }
     }
-}
-
-/// Whether a plugin with these imports (interface names of a component,
-/// `module#name` of a core module) can wait on the host: sleep on a clock,
-/// read a granted file that never comes (a FIFO), use a socket. Nothing
-/// else the sandbox gives can leave a call pending: stdin is closed or
-/// holds the record, stdout and stderr are always ready, and without a
-/// granted directory no file can be opened.
-pub(crate) fn may_wait(imports: &[String], dirs_granted: bool) -> bool {
-    imports.iter().any(|import| {
-        let (module, name) = import.split_once('#').unwrap_or((import, ""));
-        if module == "wasi_snapshot_preview1" {
-            return name == "poll_oneoff"
-                || name.starts_with("sock_")
-                || (dirs_granted && (name.starts_with("path_") || name.starts_with("fd_")));
-        }
-        module.starts_with("wasi:clocks/monotonic-clock")
-            || module.starts_with("wasi:sockets/")
-            || (dirs_granted && module.starts_with("wasi:filesystem/"))
-            // Anything this list does not know might wait.
-            || !module.starts_with("wasi:")
-    })
 }
 
 fn link_component(

@@ -71,7 +71,10 @@ pub(crate) fn compile(
     let component = wasmparser::Parser::is_component(&binary);
     // A core module whose state can be put back is compiled with its
     // mutable globals exported (the only change), so that they can be.
-    let (binary, snapshot) = match plan(&binary).filter(|_| !component) {
+    let planned = (!component)
+        .then(|| plan(&binary, options.dirs_granted))
+        .flatten();
+    let (binary, snapshot) = match planned {
         Some((rewritten, snapshot)) => (Cow::Owned(rewritten), Some(Arc::new(snapshot))),
         None => (binary, None),
     };

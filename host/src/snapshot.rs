@@ -20,6 +20,8 @@
 use wasm_encoder::{ExportKind, ExportSection, RawSection};
 use wasmparser::{DataKind, ExternalKind, Operator, Parser, Payload, TypeRef};
 
+use crate::waits::may_wait;
+
 /// The prefix of the exports [`plan`] adds for mutable globals.
 const GLOBAL_EXPORT_PREFIX: &str = "sandmap:global:";
 /// The export section's id.
@@ -97,9 +99,11 @@ impl Snapshot {
 }
 
 /// The module to compile and its snapshot, when `binary` (a valid core
-/// module) qualifies; `None` when it does not or cannot be read.
-pub(crate) fn plan(binary: &[u8]) -> Option<(Vec<u8>, Snapshot)> {
-    let facts = Facts::read(binary)?;
+/// module) qualifies; `None` when it does not or cannot be read, or when
+/// it may wait on the host (with directories granted if `dirs_granted`):
+/// such commands are called through the async API, on fresh instances.
+pub(crate) fn plan(binary: &[u8], dirs_granted: bool) -> Option<(Vec<u8>, Snapshot)> {
+    let facts = Facts::read(binary, dirs_granted)?;
     let mut added = Vec::new();
     let mut globals = Vec::new();
     for &index in &facts.mutable_globals {
@@ -165,7 +169,7 @@ struct Facts {
 
 impl Facts {
     /// Reads a module; `None` if it does not qualify.
-    fn read(binary: &[u8]) -> Option<Facts> {
+    fn read(binary: &[u8], dirs_granted: bool) -> Option<Facts> {
         let mut facts = Facts {
             exports: Vec::new(),
             mutable_globals: Vec::new(),
@@ -180,6 +184,7 @@ impl Facts {
                     return None;
                 }
                 Payload::ImportSection(imports) => {
+                    let mut names = Vec::new();
                     for import in imports.into_imports() {
                         let import = import.ok()?;
                         if !matches!(import.ty, TypeRef::Func(_) | TypeRef::FuncExact(_)) {
@@ -187,6 +192,11 @@ impl Facts {
                         }
                         facts.context_kept &= import.module == "wasi_snapshot_preview1"
                             && CONTEXT_KEEPING_IMPORTS.contains(&import.name);
+                        names.push(format!("{}#{}", import.module, import.name));
+                    }
+                    // Decided before the code is read, which takes time.
+                    if may_wait(&names, dirs_granted) {
+                        return None;
                     }
                 }
                 Payload::MemorySection(section) => {
@@ -330,7 +340,7 @@ mod tests {
     use super::*;
 
     fn planned(wat: &str) -> Option<(Vec<u8>, Snapshot)> {
-        plan(&wat::parse_str(wat).unwrap())
+        plan(&wat::parse_str(wat).unwrap(), false)
     }
 
     const COMMAND: &str = r#"(module
@@ -426,6 +436,17 @@ mod tests {
         );
         let control = "(module (memory (export \"memory\") 1) (func (export \"_start\")))";
         assert!(planned(control).is_some());
+        // A command that can wait on the host runs on fresh instances
+        // through the async API: no need to plan it.
+        let sleeps = "(module (import \"wasi_snapshot_preview1\" \"poll_oneoff\" \
+                      (func (param i32 i32 i32 i32) (result i32))) \
+                      (memory (export \"memory\") 1) (func (export \"_start\")))";
+        assert!(planned(sleeps).is_none());
+        let reads = "(module (import \"wasi_snapshot_preview1\" \"fd_read\" \
+                     (func (param i32 i32 i32 i32) (result i32))) \
+                     (memory (export \"memory\") 1) (func (export \"_start\")))";
+        assert!(planned(reads).is_some());
+        assert!(plan(&wat::parse_str(reads).unwrap(), true).is_none());
         // A module that may close or renumber a descriptor keeps its
         // instance but gets a new WASI context per record.
         let closes = "(module (import \"wasi_snapshot_preview1\" \"fd_close\" \
