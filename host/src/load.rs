@@ -11,7 +11,7 @@ use wasmtime::{Module, Precompiled};
 use crate::build_error::{LoadError, WasmError};
 use crate::cache::CacheOutcome;
 use crate::engine::Engine;
-use crate::snapshot::{Snapshot, plan};
+use crate::snapshot::{Snapshot, code_is_restorable, plan};
 use crate::source::{LoadOptions, PluginSource};
 
 /// Compiled code of either form.
@@ -72,7 +72,11 @@ pub(crate) fn compile(
     // A core module whose state can be put back is compiled with its
     // mutable globals exported (the only change), so that they can be.
     let planned = (!component)
-        .then(|| plan(&binary, options.dirs_granted))
+        .then(|| {
+            plan(&binary, options.dirs_granted, |binary| {
+                restorable_code(wasm, options.cache.as_ref(), binary)
+            })
+        })
         .flatten();
     let (binary, snapshot) = match planned {
         Some((rewritten, snapshot)) => (Cow::Owned(rewritten), Some(Arc::new(snapshot))),
@@ -122,6 +126,33 @@ pub(crate) fn compile(
         code,
         cache: Some(outcome),
     })
+}
+
+/// Whether a module's code leaves its tables and segments alone (see
+/// `snapshot.rs`), kept in the compile cache beside its compiled code:
+/// reading a large module's code takes longer than loading it.
+fn restorable_code(
+    engine: &wasmtime::Engine,
+    cache: Option<&crate::cache::CompileCache>,
+    binary: &[u8],
+) -> bool {
+    let Some(cache) = cache else {
+        return code_is_restorable(binary);
+    };
+    cache
+        .get_or_compile(
+            engine,
+            "restorable-code",
+            binary,
+            || Ok(code_is_restorable(binary)),
+            |&restorable| Ok(vec![u8::from(restorable)]),
+            |stored| match stored {
+                [0] => Ok(false),
+                [1] => Ok(true),
+                _ => Err(wasmtime::Error::msg("not a verdict")),
+            },
+        )
+        .map_or_else(|_| code_is_restorable(binary), |(restorable, _)| restorable)
 }
 
 /// Binary wasm as is; WebAssembly text parsed to binary.

@@ -102,7 +102,14 @@ impl Snapshot {
 /// module) qualifies; `None` when it does not or cannot be read, or when
 /// it may wait on the host (with directories granted if `dirs_granted`):
 /// such commands are called through the async API, on fresh instances.
-pub(crate) fn plan(binary: &[u8], dirs_granted: bool) -> Option<(Vec<u8>, Snapshot)> {
+/// `code_restorable` says whether its code leaves tables and segments
+/// alone: [`code_is_restorable`], or that verdict from the compile cache
+/// (reading all the code takes ~25 ms per MB), asked for last.
+pub(crate) fn plan(
+    binary: &[u8],
+    dirs_granted: bool,
+    code_restorable: impl FnOnce(&[u8]) -> bool,
+) -> Option<(Vec<u8>, Snapshot)> {
     let facts = Facts::read(binary, dirs_granted)?;
     let mut added = Vec::new();
     let mut globals = Vec::new();
@@ -133,6 +140,9 @@ pub(crate) fn plan(binary: &[u8], dirs_granted: bool) -> Option<(Vec<u8>, Snapsh
         .find(|e| e.kind == ExternalKind::Memory && e.index == 0)?
         .name
         .clone();
+    if !code_restorable(binary) {
+        return None;
+    }
     let rewritten = rewrite(binary, &facts.exports, &added)?;
     let data_pages = facts
         .image
@@ -233,13 +243,6 @@ impl Facts {
                         facts.place(data.ok()?)?;
                     }
                 }
-                Payload::CodeSectionEntry(body) => {
-                    for op in body.get_operators_reader().ok()? {
-                        if changes_tables_or_segments(&op.ok()?) {
-                            return None;
-                        }
-                    }
-                }
                 _ => {}
             }
         }
@@ -274,6 +277,31 @@ impl Facts {
         self.image[offset..end].copy_from_slice(data.data);
         Some(())
     }
+}
+
+/// Whether no function of `binary` changes a table, drops a segment or
+/// discards memory.
+pub(crate) fn code_is_restorable(binary: &[u8]) -> bool {
+    let restorable = |body: wasmparser::FunctionBody<'_>| -> Option<bool> {
+        for op in body.get_operators_reader().ok()? {
+            if changes_tables_or_segments(&op.ok()?) {
+                return Some(false);
+            }
+        }
+        Some(true)
+    };
+    for payload in Parser::new(0).parse_all(binary) {
+        match payload {
+            Ok(Payload::CodeSectionEntry(body)) => {
+                if restorable(body) != Some(true) {
+                    return false;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 /// Whether an instruction changes what a table holds, drops a segment or
@@ -340,7 +368,7 @@ mod tests {
     use super::*;
 
     fn planned(wat: &str) -> Option<(Vec<u8>, Snapshot)> {
-        plan(&wat::parse_str(wat).unwrap(), false)
+        plan(&wat::parse_str(wat).unwrap(), false, code_is_restorable)
     }
 
     const COMMAND: &str = r#"(module
@@ -446,12 +474,17 @@ mod tests {
                      (func (param i32 i32 i32 i32) (result i32))) \
                      (memory (export \"memory\") 1) (func (export \"_start\")))";
         assert!(planned(reads).is_some());
-        assert!(plan(&wat::parse_str(reads).unwrap(), true).is_none());
+        let reads = wat::parse_str(reads).unwrap();
+        assert!(plan(&reads, true, code_is_restorable).is_none());
+        // The code is read last, and only when all else qualifies.
+        assert!(plan(&reads, false, |_| false).is_none());
         // A module that may close or renumber a descriptor keeps its
         // instance but gets a new WASI context per record.
         let closes = "(module (import \"wasi_snapshot_preview1\" \"fd_close\" \
                       (func (param i32) (result i32))) (memory (export \"memory\") 1) \
                       (func (export \"_start\")))";
         assert!(!planned(closes).expect("still planned").1.context_kept);
+        let closes = wat::parse_str(closes).unwrap();
+        assert!(plan(&closes, false, |_| true).is_some());
     }
 }
