@@ -86,6 +86,11 @@ mod scan {
         }
 
         pub fn scan(&mut self, memory: &[u8], out: &mut Vec<Written>) -> io::Result<()> {
+            if memory.is_empty() {
+                // No pages (and a pointer the kernel may refuse).
+                out.clear();
+                return Ok(());
+            }
             let base = memory.as_ptr() as u64;
             self.scan_range(base, memory.len() as u64, out)
         }
@@ -233,6 +238,8 @@ mod tests {
         };
         assert_eq!(pages(false), [3, 4, 20], "{found:?}");
         assert_eq!(pages(true), [5], "{found:?}");
+        // A memory of no pages has none written.
+        assert!(dirty.scan(&[]).unwrap().is_empty());
         // SAFETY: unmaps the mapping made above; `region` is not used after.
         unsafe { libc::munmap(base, len) };
     }
