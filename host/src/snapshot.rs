@@ -406,6 +406,32 @@ mod tests {
     }
 
     #[test]
+    fn the_image_is_what_wasmtime_instantiates() {
+        let engine = wasmtime::Engine::default();
+        let mut linker = wasmtime::Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |ctx| ctx).unwrap();
+        let stateful = std::fs::read_to_string(sandmap_test_artifacts::STATEFUL_COMMAND_WAT);
+        let stateful = wat::parse_str(stateful.unwrap()).unwrap();
+        let echo = std::fs::read(sandmap_test_artifacts::ECHO).unwrap();
+        for binary in [wat::parse_str(COMMAND).unwrap(), stateful, echo] {
+            let (rewritten, snapshot) = plan(&binary, false, code_is_restorable).unwrap();
+            let module = wasmtime::Module::new(&engine, &rewritten).unwrap();
+            let context = wasmtime_wasi::WasiCtxBuilder::new().build_p1();
+            let mut store = wasmtime::Store::new(&engine, context);
+            let instance = linker.instantiate(&mut store, &module).unwrap();
+            let memory = instance.get_memory(&mut store, &snapshot.memory).unwrap();
+            let data = memory.data(&store);
+            assert_eq!(data.len(), snapshot.memory_bytes);
+            let mut expected = vec![0xAA; data.len()];
+            snapshot.initial(0, &mut expected);
+            assert!(data == expected, "the image differs from the memory");
+            for name in &snapshot.globals {
+                assert!(instance.get_global(&mut store, name).is_some(), "{name}");
+            }
+        }
+    }
+
+    #[test]
     fn initial_contents_read_from_the_image_then_zeros() {
         let (_, snapshot) = planned(COMMAND).unwrap();
         let mut page = vec![0xAAu8; 16];

@@ -2,9 +2,11 @@
 //! After each record sandmap puts it back to the state a fresh instance
 //! has: the pages the guest wrote get the initial contents again, the
 //! mutable globals their initial values, and the next record gets a new
-//! WASI context. What a record sees is what a fresh instance would show
-//! it; what it saves is making and tearing down an instance per record.
-//! Which modules qualify is decided in `snapshot.rs`.
+//! WASI context (or the same one, stdin refilled and output emptied, when
+//! the module cannot change it). What a record sees is what a fresh
+//! instance would show it; what it saves is making and tearing down an
+//! instance per record. Which modules qualify is decided in
+//! `snapshot.rs`.
 
 use std::sync::Arc;
 
