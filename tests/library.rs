@@ -248,6 +248,38 @@ fn a_cancel_is_never_missed_whatever_the_moment() {
 }
 
 #[test]
+fn a_cancel_on_a_kept_command_is_never_missed_and_leaves_no_state() {
+    // Records that return (their instance is kept) and records that spin
+    // (interrupted: their instance is thrown away), cancelled at every
+    // moment: each run ends, and every record that finished found the
+    // fresh state.
+    let pool = Pool::builder(plugins::STATEFUL_COMMAND_WAT)
+        .jobs(2)
+        .build()
+        .unwrap();
+    assert!(pool.plugin().reuses_instances);
+    for i in 0..1500u64 {
+        let results = pool.map(["r", "r", "s", "r", "s", "r"]);
+        let cancel = results.cancel_token();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(collect(results));
+        });
+        std::thread::sleep(Duration::from_nanos((i * 7919) % 150_000));
+        cancel.cancel();
+        let collected = finished
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("a cancel was missed (run {i})"));
+        for result in &collected {
+            match &result.outcome {
+                Ok(output) => assert_eq!(output, b"0fresh09:r", "run {i}"),
+                Err(error) => assert_eq!(error.kind, ErrorKind::Interrupted, "run {i}"),
+            }
+        }
+    }
+}
+
+#[test]
 fn dropping_the_results_cancels_the_run() {
     let pool = Pool::builder(plugins::HOSTILE).jobs(2).build().unwrap();
     let started = Instant::now();

@@ -14,7 +14,8 @@
 ;; than sandmap's page scan takes in one call), and,
 ;; by the record's first byte:
 ;;   'g' grows the memory by a page, 'x' exits with status 3,
-;;   'e' exits with status 0, 't' traps; anything else returns.
+;;   'e' exits with status 0, 't' traps, 's' spins for ever; anything else
+;;   returns.
 (module
   (import "wasi_snapshot_preview1" "fd_read"
     (func $fd_read (param i32 i32 i32 i32) (result i32)))
@@ -81,5 +82,7 @@
       (if (i32.eq (local.get $n) (i32.const 101))
         (then (call $proc_exit (i32.const 0))))
       (if (i32.eq (local.get $n) (i32.const 116))
-        (then unreachable))))
+        (then unreachable))
+      (if (i32.eq (local.get $n) (i32.const 115))
+        (then (loop $spin (br $spin))))))
 )

@@ -126,7 +126,8 @@ const WAT_PLUGINS: &[WatPlugin] = &[
         path: "stateful-command/stateful.wat",
         doc: "Command core module that reports the state it starts from (`0fresh09:RECORD` when \
               fresh), then changes a global, its data, 72 runs of pages and, by the record's first \
-              byte, grows its memory (`g`), exits 3 (`x`) or 0 (`e`), or traps (`t`).",
+              byte, grows its memory (`g`), exits 3 (`x`) or 0 (`e`), traps (`t`) or spins \
+              (`s`).",
     },
     WatPlugin {
         constant: "WRONG_EXPORTS_WAT",
