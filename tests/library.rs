@@ -252,13 +252,21 @@ fn a_cancel_on_a_kept_command_is_never_missed_and_leaves_no_state() {
     // Records that return (their instance is kept) and records that spin
     // (interrupted: their instance is thrown away), cancelled at every
     // moment: each run ends, and every record that finished found the
-    // fresh state.
-    let pool = Pool::builder(plugins::STATEFUL_COMMAND_WAT)
+    // fresh state. The same for a mapper whose isolated records share an
+    // instance.
+    let command = Pool::builder(plugins::STATEFUL_COMMAND_WAT)
         .jobs(2)
         .build()
         .unwrap();
-    assert!(pool.plugin().reuses_instances);
-    for i in 0..1500u64 {
+    assert!(command.plugin().reuses_instances);
+    let mapper = Pool::builder(plugins::STATEFUL_MAPPER_WAT)
+        .jobs(2)
+        .isolate(true)
+        .build()
+        .unwrap();
+    assert!(mapper.plugin().isolates_in_place);
+    for i in 0..3000u64 {
+        let pool = if i % 2 == 0 { &command } else { &mapper };
         let results = pool.map(["r", "r", "s", "r", "s", "r"]);
         let cancel = results.cancel_token();
         let (done, finished) = std::sync::mpsc::channel();
@@ -457,6 +465,76 @@ fn a_command_whose_state_can_be_put_back_keeps_its_instance() {
     let closing = Pool::builder(&plugin).jobs(1).stats(true).build().unwrap();
     assert!(closing.plugin().reuses_instances);
     assert_eq!(reused(&closing), records.len() - 1);
+}
+
+#[test]
+fn an_isolated_mapper_whose_state_can_be_put_back_keeps_its_instance() {
+    let records: Vec<String> = (0..300).map(|i| format!("r{i}")).collect();
+    let isolated = |plugin: &std::path::Path| {
+        Pool::builder(plugin)
+            .jobs(1)
+            .stats(true)
+            .isolate(true)
+            .build()
+            .unwrap()
+    };
+    let reused = |pool: &Pool, records: &[String]| {
+        let results = collect(pool.map(records.to_vec()));
+        for (result, record) in results.iter().zip(records) {
+            let output = result.outcome.as_deref().expect("ok");
+            assert_eq!(output, format!("0fresh09:{record}").as_bytes());
+        }
+        results
+            .iter()
+            .filter(|r| r.stats.expect("stats").reused)
+            .count()
+    };
+    let pool = isolated(plugins::STATEFUL_MAPPER_WAT.as_ref());
+    // Only the first record had to make the instance.
+    assert_eq!(reused(&pool, &records), records.len() - 1);
+    // A record that keeps a handle the host gave it leaves state in the
+    // host: the next record gets a fresh instance.
+    let handles: Vec<String> = ["r0", "h1", "r2", "r3", "h4", "h5", "r6"]
+        .map(String::from)
+        .to_vec();
+    let results = collect(pool.map(handles.clone()));
+    let kept: Vec<bool> = results.iter().map(|r| r.stats.unwrap().reused).collect();
+    assert_eq!(kept[1..], [true, false, true, true, false, false]);
+    for (result, record) in results.iter().zip(&handles) {
+        let output = result.outcome.as_deref().expect("ok");
+        assert_eq!(output, format!("0fresh09:{record}").as_bytes());
+    }
+    // Records that grow the memory cannot be put back; after a few in a
+    // row the worker makes a fresh instance for every record.
+    let growing: Vec<String> = (0..20).map(|i| format!("g{i}")).collect();
+    assert!(reused(&pool, &growing) <= 3);
+    // A mapper whose code could change a table, or that has a start
+    // function, gets a fresh instance per record.
+    let scratch = common::Scratch::new();
+    let stateful = std::fs::read_to_string(plugins::STATEFUL_MAPPER_WAT).unwrap();
+    let memory = "(memory (export \"memory\") 9)";
+    for extra in [
+        "(table 1 funcref) (func (table.set 0 (i32.const 0) (ref.null func)))",
+        "(func $s) (start $s)",
+        "(memory 1)",
+    ] {
+        let changed = stateful.replace(memory, &format!("{memory} {extra}"));
+        assert_ne!(changed, stateful);
+        let plugin = scratch.write("changed.wat", changed.as_bytes());
+        assert_eq!(reused(&isolated(&plugin), &records[..20]), 0, "{extra}");
+    }
+    // What the Rust toolchain builds for wasm32-wasip2 qualifies, and gives
+    // the same results isolated or not.
+    let words: Vec<String> = (0..200).map(|i| format!("word {i}")).collect();
+    let upper = Pool::builder(plugins::UPPER).jobs(1).build().unwrap();
+    let isolated_upper = isolated(plugins::UPPER.as_ref());
+    let plain = collect(upper.map(words.clone()));
+    let kept = collect(isolated_upper.map(words.clone()));
+    for (a, b) in plain.iter().zip(&kept) {
+        assert_eq!(a.outcome.as_deref().unwrap(), b.outcome.as_deref().unwrap());
+    }
+    let kept_count = kept.iter().filter(|r| r.stats.unwrap().reused).count();
+    assert_eq!(kept_count, words.len() - 1);
 }
 
 #[test]

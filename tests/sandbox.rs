@@ -273,6 +273,48 @@ fn every_record_of_a_kept_command_starts_from_the_fresh_state() {
 }
 
 #[test]
+fn every_isolated_record_of_a_kept_mapper_starts_from_the_fresh_state() {
+    // With --isolate the mapper's instance is put back after each record:
+    // whatever the record before did (return, fail, grow, trap, keep a
+    // handle), the next one sees none of it.
+    let records: Vec<String> = (0..700)
+        .map(|i| format!("{}{i}", ["r", "e", "g", "r", "t", "h", "r"][i % 7]))
+        .collect();
+    let input = join_lines(&records);
+    for jobs in ["1", "2"] {
+        let all = [
+            "run",
+            plugins::STATEFUL_MAPPER_WAT,
+            "--format",
+            "jsonl",
+            "--isolate",
+            "-j",
+            jobs,
+        ];
+        let result = run(&all, &input);
+        result.assert_no_panic();
+        let values = result.jsonl();
+        assert_eq!(values.len(), records.len(), "{}", result.stderr());
+        for (value, record) in values.iter().zip(&records) {
+            let expected = match &record[..1] {
+                "e" => serde_json::json!("guest"),
+                "t" => serde_json::json!("trap"),
+                _ => serde_json::json!(fresh_report(record)),
+            };
+            let got = if value["status"] == "ok" {
+                &value["output"]
+            } else {
+                &value["kind"]
+            };
+            assert_eq!(got, &expected, "-j {jobs}, record {record}: {value}");
+        }
+    }
+    // Without --isolate the instance keeps its state: the test can tell.
+    let result = run(&["run", plugins::STATEFUL_MAPPER_WAT, "-j", "1"], b"a\nb\n");
+    assert_eq!(result.stdout(), "0fresh09:a\n1stale19:b\n");
+}
+
+#[test]
 #[allow(
     clippy::zombie_processes,
     reason = "reaped by wait4, which gives the peak RSS"

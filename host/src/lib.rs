@@ -43,6 +43,7 @@ mod limits;
 mod traps;
 // wasmtime set-up.
 mod cache;
+mod component_snapshot;
 mod engine;
 mod link;
 mod load;

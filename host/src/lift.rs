@@ -32,6 +32,22 @@ thread_local! {
     /// handed over: they go straight from guest memory to here, and from
     /// here to the reader in one buffer per chunk.
     static OUTPUTS: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Where the memory of the last result lifted on this thread lies: its
+    /// address (exposed) and length.
+    static LIFTED_FROM: Cell<Option<(usize, usize)>> = const { Cell::new(None) };
+}
+
+/// The address and length of the linear memory the last result lifted on
+/// this thread came from, forgotten once taken: how a kept mapper instance
+/// finds its memory (see `mapper.rs`).
+pub(crate) fn take_lifted_memory() -> Option<(usize, usize)> {
+    LIFTED_FROM.with(Cell::take)
+}
+
+/// Notes where the memory of a result being lifted lies.
+fn note_memory(memory: &[u8]) {
+    let address = memory.as_ptr().expose_provenance();
+    LIFTED_FROM.with(|from| from.set(Some((address, memory.len()))));
 }
 
 /// Appends `bytes` to this thread's outputs; returns where they are.
@@ -103,6 +119,7 @@ fn span(memory: &[u8], ptr: usize, len: usize) -> wasmtime::Result<&[u8]> {
 
 impl GuestBytes {
     fn lift(cx: &mut LiftContext<'_>, ptr: usize, len: usize) -> wasmtime::Result<Self> {
+        note_memory(cx.memory());
         let cap = OUTPUT_CAP.with(Cell::get);
         if len as u64 > cap {
             return Ok(GuestBytes::TooLong(len as u64));
@@ -115,6 +132,7 @@ impl GuestText {
     fn lift(cx: &mut LiftContext<'_>, ptr: usize, len: usize) -> wasmtime::Result<Self> {
         const UTF16_TAG: usize = 1 << 31;
         let memory = cx.memory();
+        note_memory(memory);
         let (prefix, total) = match cx.options().string_encoding {
             StringEncoding::Utf8 => {
                 let bytes = span(memory, ptr, len.min(MAX_ERROR_TEXT))?;

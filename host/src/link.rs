@@ -15,7 +15,7 @@ use crate::build_error::{LoadError, WasmError};
 use crate::engine::Engine;
 use crate::host::{ComponentState, ModuleState};
 use crate::load::Code;
-use crate::snapshot::{Snapshot, is_added_export};
+use crate::snapshot::{RESET_EXPORT, Snapshot, is_added_export};
 use crate::waits::may_wait;
 
 /// The interface a mapper component exports.
@@ -53,6 +53,9 @@ pub(crate) enum Compiled {
         pre: InstancePre<ComponentState>,
         map: ComponentExportIndex,
         sync: bool,
+        /// How to put an instance back to its fresh state, when the
+        /// component qualifies: then `--isolate` keeps one instance.
+        reset: Option<MapperReset>,
     },
     CommandComponent {
         pre: CommandPre<ComponentState>,
@@ -67,6 +70,15 @@ pub(crate) enum Compiled {
         /// qualifies: then one instance serves many records.
         snapshot: Option<Arc<Snapshot>>,
     },
+}
+
+/// How a qualifying mapper's instance is put back to its fresh state (see
+/// `component_snapshot.rs`).
+pub(crate) struct MapperReset {
+    /// The added export that resets the main module's globals.
+    pub func: ComponentExportIndex,
+    /// Its memory's initial state.
+    pub snapshot: Arc<Snapshot>,
 }
 
 impl Compiled {
@@ -90,6 +102,17 @@ impl Compiled {
             Compiled::CommandModule { sync, snapshot, .. } => {
                 *sync && snapshot.is_some() && crate::dirty::DirtyPages::open().is_some()
             }
+        }
+    }
+
+    /// Whether isolated records share a kept instance, put back after
+    /// each (a mapper that qualifies, called synchronously).
+    pub fn isolates_in_place(&self) -> bool {
+        match self {
+            Compiled::Mapper { sync, reset, .. } => {
+                *sync && reset.is_some() && crate::dirty::DirtyPages::open().is_some()
+            }
+            _ => false,
         }
     }
 
@@ -120,16 +143,28 @@ pub(crate) fn link(
 ) -> Result<(Compiled, Vec<String>, Vec<String>), LoadError> {
     let wasm = engine.wasmtime();
     match code {
-        Code::Component(component) => {
+        Code::Component(component, snapshot) => {
             let ty = component.component_type();
             let imports: Vec<String> = ty.imports(wasm).map(|(n, _)| n.to_string()).collect();
-            let exports = ty.exports(wasm).map(|(n, _)| n.to_string()).collect();
+            // The export sandmap added to reset the globals is not the
+            // plugin's (nor, in precompiled code, where it cannot be told
+            // apart, a plugin's export of that name).
+            let exports = ty
+                .exports(wasm)
+                .map(|(n, _)| n.to_string())
+                .filter(|name| name != RESET_EXPORT)
+                .collect();
             let sync = !may_wait(&imports, dirs_granted);
-            Ok((
-                link_component(engine, name, component, sync)?,
-                imports,
-                exports,
-            ))
+            let mut linked = link_component(engine, name, component, sync)?;
+            if let (Compiled::Mapper { reset, .. }, Some(snapshot)) = (&mut linked, snapshot) {
+                *reset = component
+                    .get_export_index(None, RESET_EXPORT)
+                    .map(|func| MapperReset {
+                        func,
+                        snapshot: Arc::clone(snapshot),
+                    });
+            }
+            Ok((linked, imports, exports))
         }
         Code::Module(module, snapshot) => {
             let imports: Vec<String> = module
@@ -201,7 +236,12 @@ fn link_component(
             .get_export_index(Some(&instance), MAPPER_FUNCTION)
             .ok_or_else(|| no_entry(format!("`{MAPPER_FUNCTION}` is not exported")))?;
         let pre = linker.instantiate_pre(component).map_err(link_error)?;
-        return Ok(Compiled::Mapper { pre, map, sync });
+        return Ok(Compiled::Mapper {
+            pre,
+            map,
+            sync,
+            reset: None,
+        });
     }
 
     let is_command = ty

@@ -10,13 +10,16 @@ use wasmtime::{Module, Precompiled};
 
 use crate::build_error::{LoadError, WasmError};
 use crate::cache::CacheOutcome;
+use crate::component_snapshot::plan_component;
 use crate::engine::Engine;
 use crate::snapshot::{Snapshot, code_is_restorable, plan};
 use crate::source::{LoadOptions, PluginSource};
 
 /// Compiled code of either form.
 pub(crate) enum Code {
-    Component(Component),
+    /// A component, with how to put an instance of it back to its fresh
+    /// state when it qualifies (see `component_snapshot.rs`).
+    Component(Component, Option<Arc<Snapshot>>),
     /// A core module, with how to put an instance of it back to its fresh
     /// state when it qualifies (see `snapshot.rs`).
     Module(Module, Option<Arc<Snapshot>>),
@@ -55,7 +58,8 @@ pub(crate) fn compile(
         // the header and that they were compiled with these settings.
         let code = match kind {
             Precompiled::Component => {
-                Code::Component(unsafe { Component::deserialize(wasm, bytes) }.map_err(invalid)?)
+                let component = unsafe { Component::deserialize(wasm, bytes) }.map_err(invalid)?;
+                Code::Component(component, None)
             }
             Precompiled::Module => {
                 let module = unsafe { Module::deserialize(wasm, bytes) }.map_err(invalid)?;
@@ -70,56 +74,74 @@ pub(crate) fn compile(
     check_memory_minimums(name, &binary, engine.settings().max_memory)?;
     let component = wasmparser::Parser::is_component(&binary);
     // A core module whose state can be put back is compiled with its
-    // mutable globals exported (the only change), so that they can be.
-    let planned = (!component)
-        .then(|| {
-            plan(&binary, options.dirs_granted, |binary| {
-                restorable_code(wasm, options.cache.as_ref(), binary)
-            })
-        })
-        .flatten();
+    // mutable globals exported (the only change), so that they can be; a
+    // component, with a function that resets them.
+    let restorable = |binary: &[u8]| restorable_code(wasm, options.cache.as_ref(), binary);
+    let planned = if component {
+        plan_component(&binary, restorable)
+    } else {
+        plan(&binary, options.dirs_granted, restorable)
+    };
+    if component && let Some((rewritten, snapshot)) = planned {
+        // Should the rewritten component not compile, the plugin is
+        // compiled as it is (and its errors, if any, are its own).
+        if let Ok(loaded) = compile_binary(wasm, options, &rewritten, component, None) {
+            let Code::Component(code, _) = loaded.code else {
+                unreachable!("a component compiles to a component");
+            };
+            return Ok(Loaded {
+                code: Code::Component(code, Some(Arc::new(snapshot))),
+                cache: loaded.cache,
+            });
+        }
+        return compile_binary(wasm, options, &binary, component, None).map_err(invalid);
+    }
     let (binary, snapshot) = match planned {
         Some((rewritten, snapshot)) => (Cow::Owned(rewritten), Some(Arc::new(snapshot))),
         None => (binary, None),
     };
+    compile_binary(wasm, options, &binary, component, snapshot).map_err(invalid)
+}
+
+/// Compiles `binary` (or finds it in the cache).
+fn compile_binary(
+    wasm: &wasmtime::Engine,
+    options: &LoadOptions,
+    binary: &[u8],
+    component: bool,
+    snapshot: Option<Arc<Snapshot>>,
+) -> wasmtime::Result<Loaded> {
     let Some(cache) = &options.cache else {
         let code = if component {
-            Code::Component(Component::from_binary(wasm, &binary).map_err(invalid)?)
+            Code::Component(Component::from_binary(wasm, binary)?, None)
         } else {
-            Code::Module(
-                Module::from_binary(wasm, &binary).map_err(invalid)?,
-                snapshot,
-            )
+            Code::Module(Module::from_binary(wasm, binary)?, snapshot)
         };
         return Ok(Loaded { code, cache: None });
     };
     let (code, outcome) = if component {
-        let (code, outcome) = cache
-            .get_or_compile(
-                wasm,
-                "component",
-                &binary,
-                || Component::from_binary(wasm, &binary),
-                Component::serialize,
-                // SAFETY: the cache hands back only entries whose MAC proves
-                // this user's sandmap wrote them from these very bytes, with
-                // an engine of this configuration.
-                |code| unsafe { Component::deserialize(wasm, code) },
-            )
-            .map_err(invalid)?;
-        (Code::Component(code), outcome)
+        let (code, outcome) = cache.get_or_compile(
+            wasm,
+            "component",
+            binary,
+            || Component::from_binary(wasm, binary),
+            Component::serialize,
+            // SAFETY: the cache hands back only entries whose MAC proves
+            // this user's sandmap wrote them from these very bytes, with
+            // an engine of this configuration.
+            |code| unsafe { Component::deserialize(wasm, code) },
+        )?;
+        (Code::Component(code, None), outcome)
     } else {
-        let (code, outcome) = cache
-            .get_or_compile(
-                wasm,
-                "module",
-                &binary,
-                || Module::from_binary(wasm, &binary),
-                Module::serialize,
-                // SAFETY: as for components above.
-                |code| unsafe { Module::deserialize(wasm, code) },
-            )
-            .map_err(invalid)?;
+        let (code, outcome) = cache.get_or_compile(
+            wasm,
+            "module",
+            binary,
+            || Module::from_binary(wasm, binary),
+            Module::serialize,
+            // SAFETY: as for components above.
+            |code| unsafe { Module::deserialize(wasm, code) },
+        )?;
         (Code::Module(code, snapshot), outcome)
     };
     Ok(Loaded {

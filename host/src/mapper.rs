@@ -3,6 +3,12 @@
 //! limits), or a fresh one. Plugins that cannot wait on the host are
 //! called directly; the others through the async API, raced against the
 //! record's timer and the run's cancel token.
+//!
+//! When records are isolated, a qualifying mapper's instance is kept all
+//! the same and put back to its fresh state after each record (see
+//! `component_snapshot.rs`): the pages the record wrote get their initial
+//! contents again, the globals their initial values (through the export
+//! sandmap added), and the next record gets a new WASI context.
 
 use wasmtime::Store;
 use wasmtime::component::{ComponentExportIndex, Func, InstancePre, TypedFunc};
@@ -11,11 +17,19 @@ use crate::cancel::{CancelToken, race};
 use crate::capture::Capture;
 use crate::classify::{classify, guest_err, output_too_large};
 use crate::config::Config;
+use crate::dirty::DirtyPages;
+use crate::error::RecordError;
 use crate::host::{ComponentState, arm, new_store};
-use crate::lift::{GuestBytes, GuestText, set_output_cap};
+use crate::lift::{GuestBytes, GuestText, set_output_cap, take_lifted_memory};
 use crate::outcome::Produced;
 use crate::record::{RecordRef, Usage, wasi_error};
+use crate::snapshot::Snapshot;
+use crate::warm::PutBack;
 use crate::wasi::WasiSetup;
+
+/// Fuel the reset function may burn (a few instructions per global), when
+/// fuel is metered: the record may have left none.
+const RESET_FUEL: u64 = 1 << 20;
 
 /// The signature of a mapper's `map`, with results whose size is checked
 /// before they are copied out (see `lift.rs`).
@@ -28,6 +42,10 @@ pub(crate) struct MapperInstance {
     store: Store<ComponentState>,
     /// The instance's `map`, its signature checked when it was made.
     map: Option<Func>,
+    /// The export that resets its globals, when it is to be put back.
+    reset: Option<TypedFunc<(), ()>>,
+    /// The memory the instance held when it was made, in bytes.
+    memory_at_start: u64,
     stderr: Capture,
     stdout: Capture,
 }
@@ -40,7 +58,7 @@ impl MapperInstance {
         wasi: &WasiSetup,
         config: &Config,
         index: u64,
-    ) -> Result<Self, crate::error::RecordError> {
+    ) -> Result<Self, RecordError> {
         let stdout = Capture::tail();
         let stderr = Capture::tail();
         let mut builder = wasi.builder(index).map_err(wasi_error)?;
@@ -49,9 +67,74 @@ impl MapperInstance {
         Ok(MapperInstance {
             store,
             map: None,
+            reset: None,
+            memory_at_start: 0,
             stderr,
             stdout,
         })
+    }
+
+    /// Gives the instance a new WASI context (and stdio) for record
+    /// `index`, as a fresh instance would have.
+    pub fn renew_context(&mut self, wasi: &WasiSetup, index: u64) -> Result<(), RecordError> {
+        let stdout = Capture::tail();
+        let stderr = Capture::tail();
+        let mut builder = wasi.builder(index).map_err(wasi_error)?;
+        builder.stdout(stdout.clone()).stderr(stderr.clone());
+        self.store.data_mut().wasi = builder.build();
+        self.stdout = stdout;
+        self.stderr = stderr;
+        Ok(())
+    }
+
+    /// Puts the instance back to its fresh state after a record that
+    /// returned, finding the pages it wrote with `dirty`. Unless it says
+    /// [`PutBack::Done`], the instance must be dropped.
+    pub fn put_back(
+        &mut self,
+        snapshot: &Snapshot,
+        dirty: &mut DirtyPages,
+        config: &Config,
+    ) -> PutBack {
+        let Some((address, len)) = take_lifted_memory() else {
+            return PutBack::Failed;
+        };
+        let Some(reset) = self.reset else {
+            return PutBack::Failed;
+        };
+        // A memory cannot shrink back: a fresh instance will do.
+        if self.store.data().limiter.memory_bytes() != self.memory_at_start
+            || len != snapshot.memory_bytes
+        {
+            return PutBack::Grew;
+        }
+        // A handle the guest kept (a stream it opened, say) is state the
+        // host holds for it: a fresh instance holds none.
+        if !self.store.data().table.is_empty() {
+            return PutBack::Failed;
+        }
+        let memory = std::ptr::with_exposed_provenance_mut::<u8>(address);
+        // SAFETY: `address` and `len` are those of this instance's one
+        // linear memory, noted while its result was lifted in this
+        // record's call, and its size has not changed since (checked
+        // above): wasmtime's pooling allocator maps it at a fixed address
+        // for the instance's lifetime, and the instance lives in
+        // `self.store`, which is borrowed mutably here, so no guest code
+        // and no other view of the memory is live while it is written.
+        let data = unsafe { std::slice::from_raw_parts_mut(memory, len) };
+        let Ok(written) = dirty.scan(data) else {
+            return PutBack::Failed;
+        };
+        if !snapshot.restore(data, written) {
+            return PutBack::Failed;
+        }
+        if config.limits.fuel.is_some() && self.store.set_fuel(RESET_FUEL).is_err() {
+            return PutBack::Failed;
+        }
+        match reset.call(&mut self.store, ()) {
+            Ok(()) => PutBack::Done,
+            Err(_) => PutBack::Failed,
+        }
     }
 
     /// `map`, checked against its signature when the instance was made.
@@ -68,10 +151,13 @@ impl MapperInstance {
     }
 
     /// Runs `record`, calling `map` directly: for plugins that cannot wait.
+    /// `reset` names the export that resets the globals when the
+    /// instance is to be put back after each record.
     pub fn run_sync(
         &mut self,
         pre: &InstancePre<ComponentState>,
         map: &ComponentExportIndex,
+        reset: Option<&ComponentExportIndex>,
         record: &RecordRef<'_>,
         cancel: &CancelToken,
         config: &Config,
@@ -85,10 +171,16 @@ impl MapperInstance {
                     .get_func(&mut self.store, map)
                     .ok_or_else(missing)?;
                 let func = Self::keep(func, &self.store)?;
+                self.reset = reset
+                    .and_then(|reset| instance.get_func(&mut self.store, reset))
+                    .and_then(|reset| reset.typed::<(), ()>(&self.store).ok());
+                self.memory_at_start = self.store.data().limiter.memory_bytes();
                 self.map = Some(func);
                 func
             }
         };
+        // What a call lifts tells where the memory is; nothing older.
+        take_lifted_memory();
         set_output_cap(config.limits.max_output);
         Self::typed(func).call(&mut self.store, (record.bytes,))
     }

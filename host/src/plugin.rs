@@ -51,6 +51,11 @@ pub struct PluginInfo {
     /// sandmap can put its whole state back after each record, so that
     /// every record still starts from a fresh instance's state.
     pub reuses_instances: bool,
+    /// Whether records isolated from each other (`--isolate`,
+    /// `--deterministic`) still share one instance per worker, put back
+    /// to a fresh instance's state after each record: for a mapper whose
+    /// whole state sandmap can put back.
+    pub isolates_in_place: bool,
 }
 
 /// A compiled, linked plugin, ready to be instantiated by any number of
@@ -87,6 +92,7 @@ impl Plugin {
             cache: loaded.cache,
             hash: blake3::hash(&bytes).to_hex().to_string(),
             reuses_instances: compiled.reuses_instances(),
+            isolates_in_place: compiled.isolates_in_place(),
         };
         Ok(Plugin {
             inner: Arc::new(PluginInner {

@@ -16,16 +16,27 @@
 //! export each one under a name of sandmap's own, so their values can be
 //! read and set. A module that does not qualify runs as before, on a fresh
 //! instance per record.
+//!
+//! A mapper component's main module is planned the same way
+//! ([`plan_reset`]), except that its globals cannot be reached from
+//! outside the component: it gets a function of sandmap's own that sets
+//! them to their initial values instead (see `component_snapshot.rs`).
 
-use wasm_encoder::{ExportKind, ExportSection, RawSection};
+use wasm_encoder::{Encode, ExportKind, ExportSection, RawSection};
 use wasmparser::{DataKind, ExternalKind, Operator, Parser, Payload, TypeRef};
 
+use crate::dirty::Written;
 use crate::waits::may_wait;
 
 /// The prefix of the exports [`plan`] adds for mutable globals.
 const GLOBAL_EXPORT_PREFIX: &str = "sandmap:global:";
-/// The export section's id.
+/// The export name of the function [`plan_reset`] adds.
+pub(crate) const RESET_EXPORT: &str = "sandmap-reset";
+/// Section ids of a core module.
+const TYPE_SECTION_ID: u8 = 1;
+const FUNCTION_SECTION_ID: u8 = 3;
 const EXPORT_SECTION_ID: u8 = 7;
+const CODE_SECTION_ID: u8 = 10;
 /// The WASI preview 1 functions that leave the WASI context as they found
 /// it (its descriptor table above all): a module importing no others can
 /// keep its context between records too, with only stdin refilled.
@@ -96,6 +107,26 @@ impl Snapshot {
             .filter(|&page| self.data_pages.get(page).copied().unwrap_or(false))
             .map(move |page| (page * PAGE).max(range.start)..((page + 1) * PAGE).min(range.end))
     }
+
+    /// Puts the `written` pages of `data` (a memory of
+    /// [`memory_bytes`](Snapshot::memory_bytes)) back to their initial
+    /// contents. `false` if a page lies outside `data`.
+    pub fn restore(&self, data: &mut [u8], written: &[Written]) -> bool {
+        for run in written {
+            let Some(bytes) = data.get_mut(run.range.clone()) else {
+                return false;
+            };
+            if !run.zero_page {
+                self.initial(run.range.start, bytes);
+                continue;
+            }
+            // Zeros are right wherever the image has none.
+            for page in self.pages_with_data(run.range.clone()) {
+                self.initial(page.start, &mut data[page]);
+            }
+        }
+        true
+    }
 }
 
 /// The module to compile and its snapshot, when `binary` (a valid core
@@ -110,7 +141,7 @@ pub(crate) fn plan(
     dirs_granted: bool,
     code_restorable: impl FnOnce(&[u8]) -> bool,
 ) -> Option<(Vec<u8>, Snapshot)> {
-    let facts = Facts::read(binary, dirs_granted)?;
+    let facts = Facts::read(binary, |names| may_wait(names, dirs_granted))?;
     let mut added = Vec::new();
     let mut globals = Vec::new();
     for &index in &facts.mutable_globals {
@@ -144,21 +175,30 @@ pub(crate) fn plan(
         return None;
     }
     let rewritten = rewrite(binary, &facts.exports, &added)?;
-    let data_pages = facts
-        .image
-        .chunks(PAGE)
-        .map(|page| page.iter().any(|&b| b != 0))
-        .collect();
-    let snapshot = Snapshot {
-        memory,
-        memory_bytes: facts.memory_bytes,
-        image: facts.image,
-        data_pages,
-        globals,
-        added: added.into_iter().map(|(name, _)| name).collect(),
-        context_kept: facts.context_kept,
-    };
-    Some((rewritten, snapshot))
+    let added = added.into_iter().map(|(name, _)| name).collect();
+    let context_kept = facts.context_kept;
+    Some((
+        rewritten,
+        facts.into_snapshot(memory, globals, added, context_kept),
+    ))
+}
+
+/// The main module of a mapper component (`binary`, a valid core module
+/// with no start function, one memory of its own and only function
+/// imports) rewritten with an exported function, [`RESET_EXPORT`], that
+/// sets every mutable global to its initial value; and its snapshot.
+/// `None` when it does not qualify. Its code is not checked here.
+pub(crate) fn plan_reset(binary: &[u8]) -> Option<(Vec<u8>, Snapshot)> {
+    let facts = Facts::read(binary, |_| false)?;
+    if facts.exports.iter().any(|e| e.name == RESET_EXPORT) {
+        return None;
+    }
+    let rewritten = add_reset_function(binary, &facts)?;
+    let added = vec![RESET_EXPORT.to_string()];
+    Some((
+        rewritten,
+        facts.into_snapshot(String::new(), Vec::new(), added, false),
+    ))
 }
 
 /// One export of the module.
@@ -172,21 +212,29 @@ struct Export {
 struct Facts {
     exports: Vec<Export>,
     mutable_globals: Vec<u32>,
+    /// The initializer of each mutable global, without its `end`.
+    initializers: Vec<Vec<u8>>,
+    /// Functions the module imports.
+    imported_functions: u32,
     memory_bytes: usize,
     image: Vec<u8>,
     context_kept: bool,
 }
 
 impl Facts {
-    /// Reads a module; `None` if it does not qualify.
-    fn read(binary: &[u8], dirs_granted: bool) -> Option<Facts> {
+    /// Reads a module; `None` if it does not qualify or if `waits` says
+    /// its imports (as `module#name`) may wait on the host.
+    fn read(binary: &[u8], waits: impl FnOnce(&[String]) -> bool) -> Option<Facts> {
         let mut facts = Facts {
             exports: Vec::new(),
             mutable_globals: Vec::new(),
+            initializers: Vec::new(),
+            imported_functions: 0,
             memory_bytes: 0,
             image: Vec::new(),
             context_kept: true,
         };
+        let mut waits = Some(waits);
         let mut memories = 0;
         for payload in Parser::new(0).parse_all(binary) {
             match payload.ok()? {
@@ -204,8 +252,9 @@ impl Facts {
                             && CONTEXT_KEEPING_IMPORTS.contains(&import.name);
                         names.push(format!("{}#{}", import.module, import.name));
                     }
+                    facts.imported_functions = u32::try_from(names.len()).ok()?;
                     // Decided before the code is read, which takes time.
-                    if may_wait(&names, dirs_granted) {
+                    if waits.take().is_none_or(|waits| waits(&names)) {
                         return None;
                     }
                 }
@@ -222,8 +271,16 @@ impl Facts {
                 }
                 Payload::GlobalSection(section) => {
                     for (index, global) in (0u32..).zip(section) {
-                        if global.ok()?.ty.mutable {
+                        let global = global.ok()?;
+                        if global.ty.mutable {
                             facts.mutable_globals.push(index);
+                            let mut reader = global.init_expr.get_binary_reader();
+                            let expression = reader.read_bytes(reader.bytes_remaining()).ok()?;
+                            // Every constant expression ends with `end`.
+                            let (&0x0b, operators) = expression.split_last()? else {
+                                return None;
+                            };
+                            facts.initializers.push(operators.to_vec());
                         }
                     }
                 }
@@ -247,6 +304,30 @@ impl Facts {
             }
         }
         (memories == 1).then_some(facts)
+    }
+
+    /// The snapshot these facts make.
+    fn into_snapshot(
+        self,
+        memory: String,
+        globals: Vec<String>,
+        added: Vec<String>,
+        context_kept: bool,
+    ) -> Snapshot {
+        let data_pages = self
+            .image
+            .chunks(PAGE)
+            .map(|page| page.iter().any(|&b| b != 0))
+            .collect();
+        Snapshot {
+            memory,
+            memory_bytes: self.memory_bytes,
+            image: self.image,
+            data_pages,
+            globals,
+            added,
+            context_kept,
+        }
     }
 
     /// Writes an active data segment into the image.
@@ -351,6 +432,92 @@ fn rewrite(binary: &[u8], exports: &[Export], added: &[(String, u32)]) -> Option
     }
     // A command exports `_start`, so it has an export section.
     replaced.then(|| module.finish())
+}
+
+/// `binary` with one more function, exported as [`RESET_EXPORT`], that
+/// sets each mutable global to its initializer's value. The type,
+/// function, code and export sections each get one entry appended (the
+/// new type and function come last, so no index moves); every other
+/// section is kept byte for byte. `None` when one of those sections is
+/// missing.
+fn add_reset_function(binary: &[u8], facts: &Facts) -> Option<Vec<u8>> {
+    let mut module = wasm_encoder::Module::new();
+    let mut appended = 0;
+    let mut reset_type = None;
+    let mut defined_functions = None;
+    for payload in Parser::new(0).parse_all(binary) {
+        let payload = payload.ok()?;
+        match &payload {
+            Payload::TypeSection(types) => {
+                let mut count = 0u32;
+                for group in types.clone() {
+                    count = count.checked_add(u32::try_from(group.ok()?.types().len()).ok()?)?;
+                }
+                reset_type = Some(count);
+            }
+            Payload::FunctionSection(functions) => defined_functions = Some(functions.count()),
+            _ => {}
+        }
+        let Some((id, range)) = payload.as_section() else {
+            continue;
+        };
+        let data = binary.get(range)?;
+        let entry = match id {
+            // `(func)`: no parameters, no results.
+            TYPE_SECTION_ID => vec![0x60, 0, 0],
+            FUNCTION_SECTION_ID => leb(reset_type?),
+            CODE_SECTION_ID => {
+                let mut body = leb(0); // no locals
+                for (&index, initializer) in facts.mutable_globals.iter().zip(&facts.initializers) {
+                    body.extend_from_slice(initializer);
+                    body.push(0x24); // global.set
+                    index.encode(&mut body);
+                }
+                body.push(0x0b); // end
+                let mut entry = leb(u32::try_from(body.len()).ok()?);
+                entry.extend_from_slice(&body);
+                entry
+            }
+            EXPORT_SECTION_ID => {
+                let index = facts.imported_functions.checked_add(defined_functions?)?;
+                let mut entry = Vec::new();
+                RESET_EXPORT.encode(&mut entry);
+                entry.push(0x00); // a function
+                index.encode(&mut entry);
+                entry
+            }
+            _ => {
+                module.section(&RawSection { id, data });
+                continue;
+            }
+        };
+        let appended_data = append_entry(data, &entry)?;
+        module.section(&RawSection {
+            id,
+            data: &appended_data,
+        });
+        appended += 1;
+    }
+    (appended == 4).then(|| module.finish())
+}
+
+/// A vector section's contents (`count` then the entries) with `entry`
+/// appended.
+fn append_entry(section: &[u8], entry: &[u8]) -> Option<Vec<u8>> {
+    let mut reader = wasmparser::BinaryReader::new(section, 0);
+    let count = reader.read_var_u32().ok()?;
+    let entries = &section[reader.current_position()..];
+    let mut data = leb(count.checked_add(1)?);
+    data.extend_from_slice(entries);
+    data.extend_from_slice(entry);
+    Some(data)
+}
+
+/// `value` as an unsigned LEB128.
+fn leb(value: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    value.encode(&mut bytes);
+    bytes
 }
 
 fn kind(kind: ExternalKind) -> Option<ExportKind> {

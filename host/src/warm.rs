@@ -135,19 +135,8 @@ impl WarmCommand {
         let Ok(written) = dirty.scan(memory.data(&*store)) else {
             return PutBack::Failed;
         };
-        let data = memory.data_mut(&mut *store);
-        for run in written {
-            let Some(bytes) = data.get_mut(run.range.clone()) else {
-                return PutBack::Failed;
-            };
-            if !run.zero_page {
-                snapshot.initial(run.range.start, bytes);
-                continue;
-            }
-            // Zeros are right wherever the image has none.
-            for page in snapshot.pages_with_data(run.range.clone()) {
-                snapshot.initial(page.start, &mut data[page]);
-            }
+        if !snapshot.restore(memory.data_mut(&mut *store), written) {
+            return PutBack::Failed;
         }
         let set = globals
             .iter()

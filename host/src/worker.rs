@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::dirty::DirtyPages;
 use crate::error::RecordError;
 use crate::lift::{outputs_len, truncate_outputs};
-use crate::link::Compiled;
+use crate::link::{Compiled, MapperReset};
 use crate::mapper::MapperInstance;
 use crate::outcome::{Produced, RecordStats};
 use crate::plugin::Plugin;
@@ -149,7 +149,39 @@ impl Worker {
         let engine = plugin.engine().wasmtime();
         let failed = |error| (Err(error), Usage::default());
         match plugin.compiled() {
-            Compiled::Mapper { pre, map, sync } => {
+            Compiled::Mapper {
+                pre,
+                map,
+                sync,
+                reset,
+            } => {
+                // Isolated records of a mapper whose state can be put back
+                // share one instance, put back after each.
+                let put_back = reset
+                    .as_ref()
+                    .filter(|_| *sync && !*no_warm && config.fresh_instances());
+                if put_back.is_some() && dirty.is_none() {
+                    *dirty = DirtyPages::open();
+                }
+                if let (Some(reset), Some(dirty)) = (put_back, dirty.as_mut()) {
+                    let run = IsolatedMapper {
+                        engine,
+                        pre,
+                        map,
+                        reset,
+                        wasi,
+                        config,
+                    };
+                    let (outcome, usage, put_back) = run.attempt(kept, dirty, record, cancel);
+                    *grew_in_a_row = match put_back {
+                        Some(PutBack::Grew) => *grew_in_a_row + 1,
+                        _ => 0,
+                    };
+                    *no_warm = *grew_in_a_row >= GREW_IN_A_ROW_LIMIT;
+                    return (outcome, usage);
+                } else if put_back.is_some() {
+                    *no_warm = true;
+                }
                 let reused = kept.take().filter(|_| !config.fresh_instances());
                 let was_reused = reused.is_some();
                 let mut mapper = match reused {
@@ -160,7 +192,7 @@ impl Worker {
                     },
                 };
                 let result = if *sync {
-                    mapper.run_sync(pre, map, record, cancel, config)
+                    mapper.run_sync(pre, map, None, record, cancel, config)
                 } else {
                     runtime.block_on(mapper.run_async(pre, map, record, cancel, config))
                 };
@@ -238,6 +270,49 @@ impl Worker {
                 run.outcome(result, config)
             }
         }
+    }
+}
+
+/// An isolated record of a mapper whose instance is put back after each
+/// record.
+struct IsolatedMapper<'a> {
+    engine: &'a wasmtime::Engine,
+    pre: &'a wasmtime::component::InstancePre<crate::host::ComponentState>,
+    map: &'a wasmtime::component::ComponentExportIndex,
+    reset: &'a MapperReset,
+    wasi: &'a WasiSetup,
+    config: &'a Config,
+}
+
+impl IsolatedMapper<'_> {
+    /// Runs the record on the kept instance (`kept`, made if empty) with a
+    /// new WASI context, and keeps the instance again when the record
+    /// returned and it could be put back.
+    fn attempt(
+        &self,
+        kept: &mut Option<MapperInstance>,
+        dirty: &mut DirtyPages,
+        record: &RecordRef<'_>,
+        cancel: &CancelToken,
+    ) -> (Produced, Usage, Option<PutBack>) {
+        let (mut mapper, reused) = match kept.take() {
+            Some(mut mapper) => match mapper.renew_context(self.wasi, record.index) {
+                Ok(()) => (mapper, true),
+                Err(error) => return (Err(error), Usage::default(), None),
+            },
+            None => match MapperInstance::new(self.engine, self.wasi, self.config, record.index) {
+                Ok(mapper) => (mapper, false),
+                Err(error) => return (Err(error), Usage::default(), None),
+            },
+        };
+        let reset = Some(&self.reset.func);
+        let result = mapper.run_sync(self.pre, self.map, reset, record, cancel, self.config);
+        let (outcome, usage, reusable) = mapper.outcome(result, self.config);
+        let put_back = reusable.then(|| mapper.put_back(&self.reset.snapshot, dirty, self.config));
+        if put_back == Some(PutBack::Done) {
+            *kept = Some(mapper);
+        }
+        (outcome, usage.reused(reused), put_back)
     }
 }
 

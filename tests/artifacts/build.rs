@@ -130,6 +130,14 @@ const WAT_PLUGINS: &[WatPlugin] = &[
               (`s`).",
     },
     WatPlugin {
+        constant: "STATEFUL_MAPPER_WAT",
+        path: "stateful-mapper/stateful.wat",
+        doc: "Mapper component that returns the state it starts from (`0fresh09:RECORD` when \
+              fresh), then changes a global, its data, 72 runs of pages and, by the record's first \
+              byte, grows its memory (`g`), traps (`t`), fails with err `no` (`e`), spins (`s`) or \
+              keeps a handle to stdout (`h`).",
+    },
+    WatPlugin {
         constant: "WRONG_EXPORTS_WAT",
         path: "wrong-exports/wrong.wat",
         doc: "A valid component exporting neither the mapper nor `wasi:cli/run`: must be \

@@ -45,6 +45,10 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<Exit> {
     };
     let command = plugin.kind.is_command();
     let instances = match (command, plugin.reuses_instances) {
+        (false, _) if plugin.isolates_in_place => {
+            "one per worker, reused across records (with --isolate, put back to its fresh \
+             state after every record)"
+        }
         (false, _) => "one per worker, reused across records (fresh per record with --isolate)",
         (true, true) => {
             "one per worker, put back to its fresh state after every record \
