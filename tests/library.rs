@@ -494,12 +494,17 @@ fn an_isolated_mapper_whose_state_can_be_put_back_keeps_its_instance() {
     assert_eq!(reused(&pool, &records), records.len() - 1);
     // A record that keeps a handle the host gave it leaves state in the
     // host: the next record gets a fresh instance.
-    let handles: Vec<String> = ["r0", "h1", "r2", "r3", "h4", "h5", "r6"]
+    // So does one that took a handle and dropped it: a fresh instance would
+    // number its next handle differently.
+    let handles: Vec<String> = ["r0", "h1", "r2", "r3", "h4", "h5", "r6", "d7", "r8", "r9"]
         .map(String::from)
         .to_vec();
     let results = collect(pool.map(handles.clone()));
     let kept: Vec<bool> = results.iter().map(|r| r.stats.unwrap().reused).collect();
-    assert_eq!(kept[1..], [true, false, true, true, false, false]);
+    assert_eq!(
+        kept[1..],
+        [true, false, true, true, false, false, true, false, true]
+    );
     for (result, record) in results.iter().zip(&handles) {
         let output = result.outcome.as_deref().expect("ok");
         assert_eq!(output, format!("0fresh09:{record}").as_bytes());

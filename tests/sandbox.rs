@@ -278,7 +278,7 @@ fn every_isolated_record_of_a_kept_mapper_starts_from_the_fresh_state() {
     // whatever the record before did (return, fail, grow, trap, keep a
     // handle), the next one sees none of it.
     let records: Vec<String> = (0..700)
-        .map(|i| format!("{}{i}", ["r", "e", "g", "r", "t", "h", "r"][i % 7]))
+        .map(|i| format!("{}{i}", ["r", "e", "g", "r", "t", "h", "r", "d"][i % 8]))
         .collect();
     let input = join_lines(&records);
     for jobs in ["1", "2"] {

@@ -4,14 +4,16 @@
 //! instance has, instead of a new instance being made and torn down per
 //! record.
 //!
-//! A component's state is the state of its core instances (and the
-//! handles it holds, which `mapper.rs` checks after each record). A
-//! component qualifies when all of that state sits in one core module,
-//! instantiated once, that `snapshot.rs` can plan ([`plan_reset`]: one
-//! memory of its own, known initial contents, no start function), and no
-//! core module can change a table or drop a segment. The other modules
-//! (the shims and fix-ups toolchains add) hold no memory and no mutable
-//! global. Nested components may hold no core modules or instances.
+//! A component's state is the state of its core instances, and the
+//! handles it holds. A component qualifies when all of the first sits in
+//! one core module, instantiated once, that `snapshot.rs` can plan
+//! ([`plan_reset`]: one memory of its own, known initial contents, no
+//! start function), and no core module can change a table or drop a
+//! segment. The other modules (the shims and fix-ups toolchains add) hold
+//! no memory and no mutable global. Nested components may hold no core
+//! modules or instances. It may make no handles of its own (no
+//! `resource.new`): the only handles it can hold are those the host gives
+//! it, which `mapper.rs` checks for after each record.
 //!
 //! The component is rewritten, its main module replaced by the planned
 //! one and four sections appended (so that no index moves), to export a
@@ -26,8 +28,8 @@ use wasm_encoder::{
     ComponentExportSection, ComponentTypeSection, ComponentValType, ExportKind, RawSection,
 };
 use wasmparser::{
-    ComponentAlias, ComponentExternalKind, ComponentOuterAliasKind, ComponentTypeRef, Encoding,
-    Instance, Parser, Payload, Validator, WasmFeatures,
+    CanonicalFunction, ComponentAlias, ComponentExternalKind, ComponentOuterAliasKind,
+    ComponentTypeRef, Encoding, Instance, Parser, Payload, Validator, WasmFeatures,
 };
 
 use crate::snapshot::{RESET_EXPORT, Snapshot, plan_reset};
@@ -110,6 +112,24 @@ fn read_shape(binary: &[u8]) -> Option<(Vec<ModuleFacts>, Vec<Option<u32>>)> {
             // Core modules and instances inside a nested component.
             Payload::ModuleSection { .. } | Payload::InstanceSection(_) => return None,
             Payload::ComponentStartSection { .. } => return None,
+            // Lifts and lowers are stateless, and so is dropping or reading
+            // a handle; anything else (making a handle of the component's
+            // own resources, tasks, streams) is state outside the core
+            // instances.
+            Payload::ComponentCanonicalSection(section) => {
+                for function in section {
+                    let stateless = matches!(
+                        function.ok()?,
+                        CanonicalFunction::Lift { .. }
+                            | CanonicalFunction::Lower { .. }
+                            | CanonicalFunction::ResourceDrop { .. }
+                            | CanonicalFunction::ResourceRep { .. }
+                    );
+                    if !stateless {
+                        return None;
+                    }
+                }
+            }
             Payload::ComponentAliasSection(section) => {
                 for alias in section {
                     let makes_module = match alias.ok()? {
@@ -360,6 +380,11 @@ mod tests {
             (
                 "a nested component with a module",
                 r#"(component (core module))"#,
+            ),
+            (
+                "a resource of its own",
+                r#"(type $r (resource (rep i32)))
+                   (core func (canon resource.new $r))"#,
             ),
         ];
         for (what, extra) in cases {

@@ -11,7 +11,7 @@
 //! sandmap added), and the next record gets a new WASI context.
 
 use wasmtime::Store;
-use wasmtime::component::{ComponentExportIndex, Func, InstancePre, TypedFunc};
+use wasmtime::component::{ComponentExportIndex, Func, InstancePre, ResourceTable, TypedFunc};
 
 use crate::cancel::{CancelToken, race};
 use crate::capture::Capture;
@@ -108,9 +108,9 @@ impl MapperInstance {
         {
             return PutBack::Grew;
         }
-        // A handle the guest kept (a stream it opened, say) is state the
-        // host holds for it: a fresh instance holds none.
-        if !self.store.data().table.is_empty() {
+        // A handle the host gave the guest (a stream it opened, say) is
+        // state: a fresh instance has none, and numbers its first handle 1.
+        if !never_held_a_handle(&mut self.store.data_mut().table) {
             return PutBack::Failed;
         }
         let memory = std::ptr::with_exposed_provenance_mut::<u8>(address);
@@ -238,6 +238,46 @@ impl MapperInstance {
     }
 }
 
+/// Whether no resource was ever put in `table` (and so the guest was
+/// never given a handle): it is empty, and holds no free slot either.
+fn never_held_a_handle(table: &mut ResourceTable) -> bool {
+    if !table.is_empty() {
+        return false;
+    }
+    // A push at a capacity of 0 can only reuse a free slot.
+    let capacity = table.max_capacity();
+    table.set_max_capacity(0);
+    let probe = table.push(());
+    table.set_max_capacity(capacity);
+    match probe {
+        Ok(probe) => {
+            let _ = table.delete(probe);
+            false
+        }
+        Err(_) => true,
+    }
+}
+
 fn missing() -> wasmtime::Error {
     wasmtime::format_err!("the mapper's `map` export is missing")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_that_ever_held_a_resource_is_told_apart_from_a_new_one() {
+        assert!(never_held_a_handle(&mut ResourceTable::new()));
+        let mut held = ResourceTable::new();
+        let _kept = held.push(1u8).unwrap();
+        assert!(!never_held_a_handle(&mut held));
+        let mut dropped = ResourceTable::new();
+        let handle = dropped.push(1u8).unwrap();
+        dropped.delete(handle).unwrap();
+        assert!(dropped.is_empty());
+        assert!(!never_held_a_handle(&mut dropped));
+        // The probe leaves the capacity as it was.
+        assert_eq!(dropped.max_capacity(), ResourceTable::new().max_capacity());
+    }
 }

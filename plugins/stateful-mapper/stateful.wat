@@ -12,9 +12,10 @@
 ;; every other 4 KiB page of the memory (72 separate runs of pages), and,
 ;; by the record's first byte:
 ;;   'g' grows the memory by a page, 't' traps, 'e' fails with err "no"
-;;   (the instance stays usable), 's' spins for ever, 'h' takes a handle to stdout from the
-;;   host and keeps it (state the host holds for the instance); anything
-;;   else returns ok.
+;;   (the instance stays usable), 's' spins for ever, 'h' takes a handle to
+;;   stdout from the host and keeps it (state the host holds for the
+;;   instance), 'd' takes one and drops it at once; anything else returns
+;;   ok.
 ;; Records must be shorter than 2,000 bytes.
 (component
   (import "wasi:io/streams@0.2.6" (instance $streams
@@ -24,10 +25,14 @@
     (alias outer 1 $output-stream (type $stream))
     (export "get-stdout" (func (result (own $stream))))))
   (core func $get-stdout (canon lower (func $stdout "get-stdout")))
-  (core instance $host (export "get-stdout" (func $get-stdout)))
+  (core func $drop-stream (canon resource.drop $output-stream))
+  (core instance $host
+    (export "get-stdout" (func $get-stdout))
+    (export "drop-stream" (func $drop-stream)))
 
   (core module $m
     (import "host" "get-stdout" (func $get-stdout (result i32)))
+    (import "host" "drop-stream" (func $drop-stream (param i32)))
     (memory (export "memory") 9)
     (global $calls (mut i32) (i32.const 0))
     (global $held (mut i32) (i32.const 0))
@@ -77,6 +82,8 @@
         (then (loop $spin (br $spin))))
       (if (i32.eq (local.get $first) (i32.const 0x68)) ;; 'h'
         (then (global.set $held (call $get-stdout))))
+      (if (i32.eq (local.get $first) (i32.const 0x64)) ;; 'd'
+        (then (call $drop-stream (call $get-stdout))))
       (if (i32.eq (local.get $first) (i32.const 0x74)) ;; 't'
         (then unreachable))
       (if (i32.eq (local.get $first) (i32.const 0x65)) ;; 'e'

@@ -134,8 +134,8 @@ const WAT_PLUGINS: &[WatPlugin] = &[
         path: "stateful-mapper/stateful.wat",
         doc: "Mapper component that returns the state it starts from (`0fresh09:RECORD` when \
               fresh), then changes a global, its data, 72 runs of pages and, by the record's first \
-              byte, grows its memory (`g`), traps (`t`), fails with err `no` (`e`), spins (`s`) or \
-              keeps a handle to stdout (`h`).",
+              byte, grows its memory (`g`), traps (`t`), fails with err `no` (`e`), spins (`s`), \
+              keeps a handle to stdout (`h`) or takes one and drops it (`d`).",
     },
     WatPlugin {
         constant: "WRONG_EXPORTS_WAT",
