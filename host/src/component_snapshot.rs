@@ -289,7 +289,9 @@ mod tests {
         (global $g (mut i32) (i32.const 7))
         (global $h (mut i64) (i64.add (i64.const 40) (i64.const 2)))
         (global i32 (i32.const 1))
+        (global (mut funcref) (ref.func $k))
         (data (i32.const 8) "hello")
+        (func $k)
         (func (export "f") (global.set $g (i32.const 1)) (global.set $h (i64.const 0)))"#;
 
     fn planned(binary: &[u8]) -> Option<(Vec<u8>, Snapshot)> {
@@ -301,7 +303,9 @@ mod tests {
         let binary = component(MAIN, "");
         let (rewritten, snapshot) = planned(&binary).expect("qualifies");
         assert_eq!(snapshot.memory_bytes, 2 * 65536);
-        assert_eq!(&snapshot.image[8..13], b"hello");
+        let mut start = [0xAA; 16];
+        snapshot.initial(0, &mut start);
+        assert_eq!(&start, b"\0\0\0\0\0\0\0\0hello\0\0\0");
         Validator::new().validate_all(&rewritten).unwrap();
         let exports = Parser::new(0)
             .parse_all(&rewritten)

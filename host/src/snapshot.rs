@@ -72,11 +72,16 @@ pub(crate) struct Snapshot {
     pub memory: String,
     /// The memory's size when instantiated, in bytes.
     pub memory_bytes: usize,
-    /// The memory's initial contents up to the end of its last data
-    /// segment; zeros beyond.
-    pub image: Vec<u8>,
-    /// For each [`PAGE`] of the image, whether it holds anything but
-    /// zeros.
+    /// The memory's initial contents: its active data segments (offset and
+    /// bytes, later ones written over earlier ones); zeros elsewhere. Kept
+    /// as segments, not as an image of the memory: a module of a few bytes
+    /// may have a data segment near the end of a memory of a gigabyte.
+    segments: Vec<(usize, Vec<u8>)>,
+    /// Whether the segments are in address order and do not overlap (then
+    /// the ones a range needs are found by binary search).
+    segments_sorted: bool,
+    /// For each [`PAGE`] up to the end of the last segment, whether it
+    /// may hold anything but zeros.
     data_pages: Vec<bool>,
     /// Export names of every mutable global.
     pub globals: Vec<String>,
@@ -90,10 +95,24 @@ pub(crate) struct Snapshot {
 impl Snapshot {
     /// Fills `out` with the memory's initial contents at `offset`.
     pub fn initial(&self, offset: usize, out: &mut [u8]) {
-        let image = self.image.get(offset..).unwrap_or_default();
-        let from_image = image.len().min(out.len());
-        out[..from_image].copy_from_slice(&image[..from_image]);
-        out[from_image..].fill(0);
+        out.fill(0);
+        let end = offset.saturating_add(out.len());
+        let first = if self.segments_sorted {
+            self.segments
+                .partition_point(|(start, bytes)| start + bytes.len() <= offset)
+        } else {
+            0
+        };
+        for (start, bytes) in &self.segments[first..] {
+            if self.segments_sorted && *start >= end {
+                break;
+            }
+            let from = (*start).max(offset);
+            let to = (start + bytes.len()).min(end);
+            if from < to {
+                out[from - offset..to - offset].copy_from_slice(&bytes[from - start..to - start]);
+            }
+        }
     }
 
     /// The pages (of [`PAGE`] bytes) within `range` whose initial contents
@@ -217,7 +236,7 @@ struct Facts {
     /// Functions the module imports.
     imported_functions: u32,
     memory_bytes: usize,
-    image: Vec<u8>,
+    segments: Vec<(usize, Vec<u8>)>,
     context_kept: bool,
 }
 
@@ -231,7 +250,7 @@ impl Facts {
             initializers: Vec::new(),
             imported_functions: 0,
             memory_bytes: 0,
-            image: Vec::new(),
+            segments: Vec::new(),
             context_kept: true,
         };
         let mut waits = Some(waits);
@@ -314,15 +333,31 @@ impl Facts {
         added: Vec<String>,
         context_kept: bool,
     ) -> Snapshot {
-        let data_pages = self
-            .image
-            .chunks(PAGE)
-            .map(|page| page.iter().any(|&b| b != 0))
-            .collect();
+        let end = self
+            .segments
+            .iter()
+            .map(|(start, bytes)| start + bytes.len())
+            .max()
+            .unwrap_or(0);
+        let mut data_pages = vec![false; end.div_ceil(PAGE)];
+        for (start, bytes) in &self.segments {
+            for (at, chunk) in (*start..).step_by(PAGE).zip(bytes.chunks(PAGE)) {
+                if chunk.iter().any(|&b| b != 0) {
+                    // A chunk may straddle two pages.
+                    data_pages[at / PAGE] = true;
+                    data_pages[(at + chunk.len() - 1) / PAGE] = true;
+                }
+            }
+        }
+        let segments_sorted = self
+            .segments
+            .windows(2)
+            .all(|pair| pair[0].0 + pair[0].1.len() <= pair[1].0);
         Snapshot {
             memory,
             memory_bytes: self.memory_bytes,
-            image: self.image,
+            segments: self.segments,
+            segments_sorted,
             data_pages,
             globals,
             added,
@@ -330,7 +365,7 @@ impl Facts {
         }
     }
 
-    /// Writes an active data segment into the image.
+    /// Notes an active data segment.
     fn place(&mut self, data: wasmparser::Data<'_>) -> Option<()> {
         let DataKind::Active {
             memory_index: 0,
@@ -352,10 +387,9 @@ impl Facts {
         if end > self.memory_bytes {
             return None;
         }
-        if end > self.image.len() {
-            self.image.resize(end, 0);
+        if !data.data.is_empty() {
+            self.segments.push((offset, data.data.to_vec()));
         }
-        self.image[offset..end].copy_from_slice(data.data);
         Some(())
     }
 }
@@ -553,9 +587,11 @@ mod tests {
         let (binary, snapshot) = planned(COMMAND).expect("qualifies");
         assert_eq!(snapshot.memory, "memory");
         assert_eq!(snapshot.memory_bytes, 2 * 65536);
-        assert_eq!(snapshot.image.len(), 70003);
-        assert_eq!(&snapshot.image[8..13], b"hello");
-        assert_eq!(&snapshot.image[70000..], b"far");
+        let mut image = vec![0xAA; 70010];
+        snapshot.initial(0, &mut image);
+        assert_eq!(&image[8..13], b"hello");
+        assert_eq!(&image[70000..70003], b"far");
+        assert!(image[..8].iter().chain(&image[13..70000]).all(|&b| b == 0));
         assert_eq!(snapshot.globals, ["sandmap:global:0", "k"]);
         assert_eq!(snapshot.added, ["sandmap:global:0"]);
         assert!(snapshot.context_kept);
@@ -580,7 +616,20 @@ mod tests {
         let stateful = std::fs::read_to_string(sandmap_test_artifacts::STATEFUL_COMMAND_WAT);
         let stateful = wat::parse_str(stateful.unwrap()).unwrap();
         let echo = std::fs::read(sandmap_test_artifacts::ECHO).unwrap();
-        for binary in [wat::parse_str(COMMAND).unwrap(), stateful, echo] {
+        // Segments out of order, written over each other, across a page.
+        let overlapping = wat::parse_str(
+            r#"(module (memory (export "memory") 2)
+                (data (i32.const 70000) "far") (data (i32.const 5) "abcdefgh")
+                (data (i32.const 7) "XY") (data (i32.const 4094) "span")
+                (func (export "_start")))"#,
+        )
+        .unwrap();
+        for binary in [
+            wat::parse_str(COMMAND).unwrap(),
+            stateful,
+            echo,
+            overlapping,
+        ] {
             let (rewritten, snapshot) = plan(&binary, false, code_is_restorable).unwrap();
             let module = wasmtime::Module::new(&engine, &rewritten).unwrap();
             let context = wasmtime_wasi::WasiCtxBuilder::new().build_p1();
@@ -592,6 +641,14 @@ mod tests {
             let mut expected = vec![0xAA; data.len()];
             snapshot.initial(0, &mut expected);
             assert!(data == expected, "the image differs from the memory");
+            // Page by page, as pages are put back.
+            for (at, page) in (0..).step_by(PAGE).zip(data.chunks(PAGE)) {
+                let mut expected = vec![0xAA; page.len()];
+                snapshot.initial(at, &mut expected);
+                assert!(page == expected, "page at {at} differs");
+                let has_data = snapshot.pages_with_data(at..at + PAGE).count() > 0;
+                assert!(has_data || page.iter().all(|&b| b == 0), "page at {at}");
+            }
             for name in &snapshot.globals {
                 assert!(instance.get_global(&mut store, name).is_some(), "{name}");
             }
