@@ -166,13 +166,17 @@ pub fn baseline(scratch: &Path) {
         "\n## baseline: {} against this build, -j 2, to /dev/null",
         old.display()
     );
-    for (name, plugin, n, size) in [
-        ("(a) upper", plugins::UPPER, 1_000_000, 100),
-        ("(b) hash", plugins::HASH, 20_000, 100),
-        ("echo command", plugins::ECHO, 1_000_000, 50),
+    for (name, plugin, n, size, isolate) in [
+        ("(a) upper", plugins::UPPER, 1_000_000, 100, false),
+        ("(b) hash", plugins::HASH, 20_000, 100, false),
+        ("echo command", plugins::ECHO, 1_000_000, 50, false),
+        ("(c) upper --isolate", plugins::UPPER, 200_000, 100, true),
     ] {
         let input = data::records_file(scratch, n, size);
-        let args = ["run", plugin, "-j", "2", "-o", "/dev/null"];
+        let mut args = vec!["run", plugin, "-j", "2", "-o", "/dev/null"];
+        if isolate {
+            args.push("--isolate");
+        }
         let before = cli_with(&old, &args, &input);
         let after = cli(&args, &input);
         line(&format!("{name}, before"), n, before, None);

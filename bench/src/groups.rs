@@ -123,7 +123,10 @@ pub fn throughput(scratch: &Path) {
         None => println!("  Python Pool.map: python3 not available"),
     }
 
-    println!("\n## (c) fresh instance per record (--isolate) on (a), 2 threads, 200,000 records");
+    println!(
+        "\n## (c) every record from a fresh instance's state (--isolate) on (a), 2 threads, \
+         200,000 records"
+    );
     let n = 200_000;
     let records: Vec<Vec<u8>> = data::records(n, 100).collect();
     let input = data::records_file(scratch, n, 100);

@@ -270,7 +270,7 @@ fn rebuild(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::code_is_restorable;
+    use crate::core_edit::code_is_restorable;
 
     /// A component around `module` (one instance of it), exporting a
     /// function `f` lifted from its export `f`, with `extra` appended.

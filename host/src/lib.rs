@@ -44,6 +44,7 @@ mod traps;
 // wasmtime set-up.
 mod cache;
 mod component_snapshot;
+mod core_edit;
 mod engine;
 mod link;
 mod load;
@@ -67,6 +68,7 @@ mod batch;
 mod command;
 mod feeder;
 mod framing;
+mod kept;
 mod mapper;
 mod outcome;
 mod record;

@@ -11,8 +11,9 @@ use wasmtime::{Module, Precompiled};
 use crate::build_error::{LoadError, WasmError};
 use crate::cache::CacheOutcome;
 use crate::component_snapshot::plan_component;
+use crate::core_edit::code_is_restorable;
 use crate::engine::Engine;
-use crate::snapshot::{Snapshot, code_is_restorable, plan};
+use crate::snapshot::{Snapshot, plan};
 use crate::source::{LoadOptions, PluginSource};
 
 /// Compiled code of either form.

@@ -22,21 +22,15 @@
 //! outside the component: it gets a function of sandmap's own that sets
 //! them to their initial values instead (see `component_snapshot.rs`).
 
-use wasm_encoder::{Encode, ExportKind, ExportSection, RawSection};
 use wasmparser::{DataKind, ExternalKind, Operator, Parser, Payload, TypeRef};
 
+use crate::core_edit::{Export, add_reset_function, rewrite};
 use crate::dirty::Written;
 use crate::waits::may_wait;
 
 /// The prefix of the exports [`plan`] adds for mutable globals.
 const GLOBAL_EXPORT_PREFIX: &str = "sandmap:global:";
-/// The export name of the function [`plan_reset`] adds.
-pub(crate) const RESET_EXPORT: &str = "sandmap-reset";
-/// Section ids of a core module.
-const TYPE_SECTION_ID: u8 = 1;
-const FUNCTION_SECTION_ID: u8 = 3;
-const EXPORT_SECTION_ID: u8 = 7;
-const CODE_SECTION_ID: u8 = 10;
+pub(crate) use crate::core_edit::RESET_EXPORT;
 /// The WASI preview 1 functions that leave the WASI context as they found
 /// it (its descriptor table above all): a module importing no others can
 /// keep its context between records too, with only stdin refilled.
@@ -153,7 +147,7 @@ impl Snapshot {
 /// it may wait on the host (with directories granted if `dirs_granted`):
 /// such commands are called through the async API, on fresh instances.
 /// `code_restorable` says whether its code leaves tables and segments
-/// alone: [`code_is_restorable`], or that verdict from the compile cache
+/// alone: [`code_is_restorable`](crate::core_edit::code_is_restorable), or that verdict from the compile cache
 /// (reading all the code takes ~25 ms per MB), asked for last.
 pub(crate) fn plan(
     binary: &[u8],
@@ -212,19 +206,17 @@ pub(crate) fn plan_reset(binary: &[u8]) -> Option<(Vec<u8>, Snapshot)> {
     if facts.exports.iter().any(|e| e.name == RESET_EXPORT) {
         return None;
     }
-    let rewritten = add_reset_function(binary, &facts)?;
+    let rewritten = add_reset_function(
+        binary,
+        facts.imported_functions,
+        &facts.mutable_globals,
+        &facts.initializers,
+    )?;
     let added = vec![RESET_EXPORT.to_string()];
     Some((
         rewritten,
         facts.into_snapshot(String::new(), Vec::new(), added, false),
     ))
-}
-
-/// One export of the module.
-struct Export {
-    name: String,
-    kind: ExternalKind,
-    index: u32,
 }
 
 /// What [`plan`] needs to know of a module.
@@ -394,179 +386,10 @@ impl Facts {
     }
 }
 
-/// Whether no function of `binary` changes a table, drops a segment or
-/// discards memory.
-pub(crate) fn code_is_restorable(binary: &[u8]) -> bool {
-    let restorable = |body: wasmparser::FunctionBody<'_>| -> Option<bool> {
-        for op in body.get_operators_reader().ok()? {
-            if changes_tables_or_segments(&op.ok()?) {
-                return Some(false);
-            }
-        }
-        Some(true)
-    };
-    for payload in Parser::new(0).parse_all(binary) {
-        match payload {
-            Ok(Payload::CodeSectionEntry(body)) => {
-                if restorable(body) != Some(true) {
-                    return false;
-                }
-            }
-            Ok(_) => {}
-            Err(_) => return false,
-        }
-    }
-    true
-}
-
-/// Whether an instruction changes what a table holds, drops a segment or
-/// discards memory: state sandmap could not put back.
-fn changes_tables_or_segments(op: &Operator<'_>) -> bool {
-    matches!(
-        op,
-        Operator::TableSet { .. }
-            | Operator::TableGrow { .. }
-            | Operator::TableFill { .. }
-            | Operator::TableCopy { .. }
-            | Operator::TableInit { .. }
-            | Operator::ElemDrop { .. }
-            | Operator::DataDrop { .. }
-            // Gives pages back to the kernel, which the page scan would
-            // then not see (not enabled in wasmtime today).
-            | Operator::MemoryDiscard { .. }
-    )
-}
-
-/// `binary` with `added` exports appended to its export section; every
-/// other section byte for byte.
-fn rewrite(binary: &[u8], exports: &[Export], added: &[(String, u32)]) -> Option<Vec<u8>> {
-    let mut module = wasm_encoder::Module::new();
-    let mut replaced = false;
-    for payload in Parser::new(0).parse_all(binary) {
-        let payload = payload.ok()?;
-        let Some((id, range)) = payload.as_section() else {
-            continue;
-        };
-        if id == EXPORT_SECTION_ID {
-            let mut section = ExportSection::new();
-            for export in exports {
-                section.export(&export.name, kind(export.kind)?, export.index);
-            }
-            for (name, index) in added {
-                section.export(name, ExportKind::Global, *index);
-            }
-            module.section(&section);
-            replaced = true;
-        } else {
-            module.section(&RawSection {
-                id,
-                data: binary.get(range)?,
-            });
-        }
-    }
-    // A command exports `_start`, so it has an export section.
-    replaced.then(|| module.finish())
-}
-
-/// `binary` with one more function, exported as [`RESET_EXPORT`], that
-/// sets each mutable global to its initializer's value. The type,
-/// function, code and export sections each get one entry appended (the
-/// new type and function come last, so no index moves); every other
-/// section is kept byte for byte. `None` when one of those sections is
-/// missing.
-fn add_reset_function(binary: &[u8], facts: &Facts) -> Option<Vec<u8>> {
-    let mut module = wasm_encoder::Module::new();
-    let mut appended = 0;
-    let mut reset_type = None;
-    let mut defined_functions = None;
-    for payload in Parser::new(0).parse_all(binary) {
-        let payload = payload.ok()?;
-        match &payload {
-            Payload::TypeSection(types) => {
-                let mut count = 0u32;
-                for group in types.clone() {
-                    count = count.checked_add(u32::try_from(group.ok()?.types().len()).ok()?)?;
-                }
-                reset_type = Some(count);
-            }
-            Payload::FunctionSection(functions) => defined_functions = Some(functions.count()),
-            _ => {}
-        }
-        let Some((id, range)) = payload.as_section() else {
-            continue;
-        };
-        let data = binary.get(range)?;
-        let entry = match id {
-            // `(func)`: no parameters, no results.
-            TYPE_SECTION_ID => vec![0x60, 0, 0],
-            FUNCTION_SECTION_ID => leb(reset_type?),
-            CODE_SECTION_ID => {
-                let mut body = leb(0); // no locals
-                for (&index, initializer) in facts.mutable_globals.iter().zip(&facts.initializers) {
-                    body.extend_from_slice(initializer);
-                    body.push(0x24); // global.set
-                    index.encode(&mut body);
-                }
-                body.push(0x0b); // end
-                let mut entry = leb(u32::try_from(body.len()).ok()?);
-                entry.extend_from_slice(&body);
-                entry
-            }
-            EXPORT_SECTION_ID => {
-                let index = facts.imported_functions.checked_add(defined_functions?)?;
-                let mut entry = Vec::new();
-                RESET_EXPORT.encode(&mut entry);
-                entry.push(0x00); // a function
-                index.encode(&mut entry);
-                entry
-            }
-            _ => {
-                module.section(&RawSection { id, data });
-                continue;
-            }
-        };
-        let appended_data = append_entry(data, &entry)?;
-        module.section(&RawSection {
-            id,
-            data: &appended_data,
-        });
-        appended += 1;
-    }
-    (appended == 4).then(|| module.finish())
-}
-
-/// A vector section's contents (`count` then the entries) with `entry`
-/// appended.
-fn append_entry(section: &[u8], entry: &[u8]) -> Option<Vec<u8>> {
-    let mut reader = wasmparser::BinaryReader::new(section, 0);
-    let count = reader.read_var_u32().ok()?;
-    let entries = &section[reader.current_position()..];
-    let mut data = leb(count.checked_add(1)?);
-    data.extend_from_slice(entries);
-    data.extend_from_slice(entry);
-    Some(data)
-}
-
-/// `value` as an unsigned LEB128.
-fn leb(value: u32) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    value.encode(&mut bytes);
-    bytes
-}
-
-fn kind(kind: ExternalKind) -> Option<ExportKind> {
-    Some(match kind {
-        ExternalKind::Func | ExternalKind::FuncExact => ExportKind::Func,
-        ExternalKind::Table => ExportKind::Table,
-        ExternalKind::Memory => ExportKind::Memory,
-        ExternalKind::Global => ExportKind::Global,
-        ExternalKind::Tag => ExportKind::Tag,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core_edit::code_is_restorable;
 
     fn planned(wat: &str) -> Option<(Vec<u8>, Snapshot)> {
         plan(&wat::parse_str(wat).unwrap(), false, code_is_restorable)
