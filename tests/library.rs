@@ -407,20 +407,25 @@ fn stats_measure_time_fuel_and_memory() {
     assert!(stats[1].memory >= 8 << 20);
 }
 
+/// Runs `records` through a stateful plugin (command or mapper), checks
+/// that each found the fresh state, and counts those that ran on an
+/// instance an earlier record had used.
+fn fresh_and_reused(pool: &Pool, records: &[String]) -> usize {
+    let results = collect(pool.map(records.to_vec()));
+    for (result, record) in results.iter().zip(records) {
+        let output = result.outcome.as_deref().expect("ok");
+        assert_eq!(output, format!("0fresh09:{record}").as_bytes());
+    }
+    results
+        .iter()
+        .filter(|r| r.stats.expect("stats").reused)
+        .count()
+}
+
 #[test]
 fn a_command_whose_state_can_be_put_back_keeps_its_instance() {
     let records: Vec<String> = (0..300).map(|i| format!("r{i}")).collect();
-    let reused = |pool: &Pool| {
-        let results = collect(pool.map(records.clone()));
-        for (result, record) in results.iter().zip(&records) {
-            let output = result.outcome.as_deref().expect("ok");
-            assert_eq!(output, format!("0fresh09:{record}").as_bytes());
-        }
-        results
-            .iter()
-            .filter(|r| r.stats.expect("stats").reused)
-            .count()
-    };
+    let reused = |pool: &Pool| fresh_and_reused(pool, &records);
     let kept = Pool::builder(plugins::STATEFUL_COMMAND_WAT)
         .jobs(1)
         .stats(true)
@@ -478,17 +483,7 @@ fn an_isolated_mapper_whose_state_can_be_put_back_keeps_its_instance() {
             .build()
             .unwrap()
     };
-    let reused = |pool: &Pool, records: &[String]| {
-        let results = collect(pool.map(records.to_vec()));
-        for (result, record) in results.iter().zip(records) {
-            let output = result.outcome.as_deref().expect("ok");
-            assert_eq!(output, format!("0fresh09:{record}").as_bytes());
-        }
-        results
-            .iter()
-            .filter(|r| r.stats.expect("stats").reused)
-            .count()
-    };
+    let reused = fresh_and_reused;
     let pool = isolated(plugins::STATEFUL_MAPPER_WAT.as_ref());
     // Only the first record had to make the instance.
     assert_eq!(reused(&pool, &records), records.len() - 1);

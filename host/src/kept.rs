@@ -21,6 +21,54 @@ use crate::stdin::RecordStdin;
 use crate::warm::{KeptStdio, PutBack, WarmCommand};
 use crate::wasi::WasiSetup;
 
+/// Kept instances dropped in a row because their memory grew, after which
+/// a worker's records get fresh instances.
+const GREW_IN_A_ROW_LIMIT: u32 = 3;
+
+/// Whether a worker can still keep instances that are put back after each
+/// record, and how it finds the pages they wrote.
+#[derive(Default)]
+pub(crate) struct Keeping {
+    /// Opened when an instance is first to be kept.
+    dirty: Option<DirtyPages>,
+    /// Set when no instance can be kept (no page scan here, or the
+    /// plugin's memory grows on every record): every record then gets a
+    /// fresh one.
+    stopped: bool,
+    /// Kept instances dropped in a row because their memory grew.
+    pub grew_in_a_row: u32,
+}
+
+impl Keeping {
+    /// The page scan, when an instance is `wanted` and can be kept.
+    pub fn pages(&mut self, wanted: bool) -> Option<&mut DirtyPages> {
+        if !wanted || self.stopped {
+            return None;
+        }
+        if self.dirty.is_none() {
+            self.dirty = DirtyPages::open();
+            self.stopped = self.dirty.is_none();
+        }
+        self.dirty.as_mut()
+    }
+
+    /// Notes what putting an instance back did.
+    pub fn note(&mut self, put_back: Option<PutBack>) {
+        self.grew_in_a_row = match put_back {
+            Some(PutBack::Grew) => self.grew_in_a_row + 1,
+            _ => 0,
+        };
+        // A plugin that grows its memory on every record would pay for a
+        // kept instance and still make one per record.
+        self.stopped = self.grew_in_a_row >= GREW_IN_A_ROW_LIMIT;
+    }
+
+    /// Gives up keeping instances for good.
+    pub fn stop(&mut self) {
+        self.stopped = true;
+    }
+}
+
 /// An isolated record of a mapper whose instance is put back after each
 /// record.
 pub(crate) struct IsolatedMapper<'a> {

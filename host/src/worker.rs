@@ -11,20 +11,15 @@ use wasmtime_wasi::WasiCtxBuilder;
 use crate::cancel::CancelToken;
 use crate::command::CommandRun;
 use crate::config::Config;
-use crate::dirty::DirtyPages;
-use crate::kept::{IsolatedMapper, Warm, WarmRun};
+use crate::kept::{IsolatedMapper, Keeping, Warm, WarmRun};
 use crate::lift::{outputs_len, truncate_outputs};
 use crate::link::Compiled;
 use crate::mapper::MapperInstance;
 use crate::outcome::{Produced, RecordStats};
 use crate::plugin::Plugin;
 use crate::record::{RecordRef, Usage};
-use crate::warm::{PutBack, WarmCommand};
+use crate::warm::WarmCommand;
 use crate::wasi::WasiSetup;
-
-/// Kept instances of a command dropped in a row because its memory grew,
-/// after which its records get fresh instances.
-const GREW_IN_A_ROW_LIMIT: u32 = 3;
 
 /// What running a record gave: its outcome, how many attempts it took,
 /// and its measurements when asked for.
@@ -44,15 +39,8 @@ pub(crate) struct Worker {
     wasi: Arc<WasiSetup>,
     mapper: Option<MapperInstance>,
     command: Option<WarmCommand>,
-    /// How a kept command's written pages are found; `None` until a
-    /// command first needs it.
-    dirty: Option<DirtyPages>,
-    /// Set when a command's instance cannot be kept (no page scan here, or
-    /// its memory grows on every record): every record then gets a fresh
-    /// one.
-    no_warm: bool,
-    /// Kept instances dropped in a row because their memory grew.
-    grew_in_a_row: u32,
+    /// Whether instances put back after each record can still be kept.
+    keeping: Keeping,
 }
 
 impl Worker {
@@ -69,9 +57,7 @@ impl Worker {
             wasi,
             mapper: None,
             command: None,
-            dirty: None,
-            no_warm: false,
-            grew_in_a_row: 0,
+            keeping: Keeping::default(),
         }
     }
 
@@ -85,7 +71,7 @@ impl Worker {
     pub fn reset(&mut self) {
         self.mapper = None;
         self.command = None;
-        self.grew_in_a_row = 0;
+        self.keeping.grew_in_a_row = 0;
     }
 
     /// Ends the worker without waiting for a guest blocked in the kernel
@@ -139,9 +125,7 @@ impl Worker {
             wasi,
             mapper: kept,
             command,
-            dirty,
-            no_warm,
-            grew_in_a_row,
+            keeping,
         } = self;
         let engine = plugin.engine().wasmtime();
         let failed = |error| (Err(error), Usage::default());
@@ -154,13 +138,8 @@ impl Worker {
             } => {
                 // Isolated records of a mapper whose state can be put back
                 // share one instance, put back after each.
-                let put_back = reset
-                    .as_ref()
-                    .filter(|_| *sync && !*no_warm && config.fresh_instances());
-                if put_back.is_some() && dirty.is_none() {
-                    *dirty = DirtyPages::open();
-                }
-                if let (Some(reset), Some(dirty)) = (put_back, dirty.as_mut()) {
+                let reset = reset.as_ref().filter(|_| *sync && config.fresh_instances());
+                if let (Some(reset), Some(dirty)) = (reset, keeping.pages(reset.is_some())) {
                     let run = IsolatedMapper {
                         engine,
                         pre,
@@ -170,14 +149,8 @@ impl Worker {
                         config,
                     };
                     let (outcome, usage, put_back) = run.attempt(kept, dirty, record, cancel);
-                    *grew_in_a_row = match put_back {
-                        Some(PutBack::Grew) => *grew_in_a_row + 1,
-                        _ => 0,
-                    };
-                    *no_warm = *grew_in_a_row >= GREW_IN_A_ROW_LIMIT;
+                    keeping.note(put_back);
                     return (outcome, usage);
-                } else if put_back.is_some() {
-                    *no_warm = true;
                 }
                 let reused = kept.take().filter(|_| !config.fresh_instances());
                 let was_reused = reused.is_some();
@@ -224,11 +197,9 @@ impl Worker {
             } => {
                 let snapshot = snapshot
                     .as_ref()
-                    .filter(|_| *sync && !*no_warm && !config.fresh_instances());
-                if snapshot.is_some() && dirty.is_none() {
-                    *dirty = DirtyPages::open();
-                }
-                if let (Some(snapshot), Some(dirty)) = (snapshot, dirty.as_mut()) {
+                    .filter(|_| *sync && !config.fresh_instances());
+                if let (Some(snapshot), Some(dirty)) = (snapshot, keeping.pages(snapshot.is_some()))
+                {
                     let warm = WarmRun {
                         engine,
                         pre,
@@ -238,21 +209,12 @@ impl Worker {
                     };
                     match warm.attempt(command, dirty, record, cancel) {
                         Warm::Ran(outcome, usage, put_back) => {
-                            *grew_in_a_row = match put_back {
-                                Some(PutBack::Grew) => *grew_in_a_row + 1,
-                                _ => 0,
-                            };
-                            // A command that grows its memory on every
-                            // record would pay for a kept instance and
-                            // still make one per record.
-                            *no_warm = *grew_in_a_row >= GREW_IN_A_ROW_LIMIT;
+                            keeping.note(put_back);
                             return (outcome, usage);
                         }
-                        Warm::Unavailable => *no_warm = true,
+                        Warm::Unavailable => keeping.stop(),
                         Warm::NotNow => {}
                     }
-                } else if snapshot.is_some() {
-                    *no_warm = true;
                 }
                 let mut run =
                     match CommandRun::new(engine, wasi, config, record, WasiCtxBuilder::build_p1) {
