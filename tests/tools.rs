@@ -46,6 +46,25 @@ fn inspect_tells_kind_imports_and_what_the_sandbox_denies() {
     assert_eq!(wat["kind"], "mapper");
     assert_eq!(wat["imports"].as_array().unwrap().len(), 0);
 
+    // How isolated records run: on a kept instance put back after each
+    // (its added export not listed), or on a fresh one (a mapper that can
+    // wait on the host).
+    let kept = inspect_json(plugins::STATEFUL_MAPPER_WAT);
+    let instances = kept["instances"].as_str().unwrap();
+    assert!(
+        instances.contains("with --isolate, put back"),
+        "{instances}"
+    );
+    assert_eq!(
+        kept["exports"],
+        serde_json::json!(["sandmap:plugin/mapper@0.1.0"])
+    );
+    let instances = mapper["instances"].as_str().unwrap();
+    assert!(
+        instances.contains("fresh per record with --isolate"),
+        "{instances}"
+    );
+
     let text = run(&["inspect", plugins::UPPER], b"");
     assert_eq!(text.code(), Some(0));
     assert!(text.stdout().contains("mapper"));
