@@ -111,13 +111,17 @@ impl PoolBuilder {
         self
     }
 
-    /// A fresh instance for every record.
+    /// Every record starts from a fresh instance's state: on a new instance
+    /// or, for a mapper whose whole state sandmap can put back
+    /// ([`PluginInfo::isolates_in_place`](crate::PluginInfo::isolates_in_place)),
+    /// on the worker's instance put back after each record.
     pub fn isolate(mut self, isolate: bool) -> Self {
         self.config.isolate = isolate;
         self
     }
 
-    /// Deterministic mode with `seed`: a fresh instance per record, fixed
+    /// Deterministic mode with `seed`: each record from a fresh instance's
+    /// state (as with [`isolate`](Self::isolate)), fixed
     /// clocks that advance a fixed step per reading, random bytes seeded by
     /// (seed, record index), canonical NaNs. A record's result then depends
     /// only on the plugin, the settings and its bytes.

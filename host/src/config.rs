@@ -125,9 +125,11 @@ pub struct Config {
     /// A command plugin's arguments after its name, the same for every
     /// record.
     pub args: Vec<String>,
-    /// A fresh instance for every record, instead of one reused per worker.
+    /// Every record from a fresh instance's state, instead of one instance
+    /// reused per worker with its state.
     pub isolate: bool,
-    /// Deterministic mode and its seed: every record on a fresh instance,
+    /// Deterministic mode and its seed: every record from a fresh
+    /// instance's state,
     /// with fixed clocks and random bytes seeded by (seed, record index).
     pub deterministic: Option<u64>,
     /// The order results come back in.

@@ -205,7 +205,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_record: Option<u64>,
 
-    /// A fresh instance for every record (no state shared between records).
+    /// Every record starts from a fresh instance's state (no state shared
+    /// between records): a new instance, or the worker's, put back.
     #[arg(long)]
     pub isolate: bool,
 
@@ -224,8 +225,8 @@ pub struct RunArgs {
     /// rename and remove files and directories; not make symlinks), at
     /// GUESTDIR (repeatable). Records running in parallel share it with no
     /// locking, as any parallel program would; --isolate and
-    /// --deterministic give each record a fresh instance, not a fresh
-    /// directory.
+    /// --deterministic give each record a fresh instance's state, not a
+    /// fresh directory.
     #[arg(long = "dir-rw", value_name = "HOSTDIR[::GUESTDIR]")]
     pub dirs_rw: Vec<String>,
 
