@@ -214,6 +214,21 @@ fn cancel_from_another_thread_interrupts_running_records() {
 /// armed must still stop it. Thousands of runs each cancel at a different
 /// moment; with no time limit, a missed cancel would spin for ever, which
 /// the watchdog below turns into a failure.
+/// Runs `records`, cancelling the run at a moment picked by `i`, spread
+/// over its first ~150 µs (where stores are being made); the results, or
+/// `None` when the run did not end within 20 s (a missed cancel).
+fn cancelled_run(pool: &Pool, records: Vec<&'static str>, i: u64) -> Option<Vec<RecordResult>> {
+    let results = pool.map(records);
+    let cancel = results.cancel_token();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(collect(results));
+    });
+    std::thread::sleep(Duration::from_nanos((i * 7919) % 150_000));
+    cancel.cancel();
+    finished.recv_timeout(Duration::from_secs(20)).ok()
+}
+
 #[test]
 fn a_cancel_is_never_missed_whatever_the_moment() {
     for (plugin, isolate) in [(plugins::HOSTILE, true), (plugins::HOSTILE_COMMAND, false)] {
@@ -223,19 +238,8 @@ fn a_cancel_is_never_missed_whatever_the_moment() {
             .build()
             .unwrap();
         for i in 0..1500u64 {
-            let results = pool.map(std::iter::repeat_n("spin", 4));
-            let cancel = results.cancel_token();
-            let (done, finished) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let _ = done.send(collect(results));
-            });
-            // Spread the cancel over the first ~150 µs of the run, where
-            // stores are being made.
-            std::thread::sleep(Duration::from_nanos((i * 7919) % 150_000));
-            cancel.cancel();
-            let collected = finished
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("a cancel was missed ({plugin}, run {i})"));
+            let collected = cancelled_run(&pool, vec!["spin"; 4], i)
+                .unwrap_or_else(|| panic!("a cancel was missed ({plugin}, run {i})"));
             assert!(collected.len() <= 4);
             for result in &collected {
                 assert_eq!(
@@ -267,17 +271,8 @@ fn a_cancel_on_a_kept_command_is_never_missed_and_leaves_no_state() {
     assert!(mapper.plugin().isolates_in_place);
     for i in 0..3000u64 {
         let pool = if i % 2 == 0 { &command } else { &mapper };
-        let results = pool.map(["r", "r", "s", "r", "s", "r"]);
-        let cancel = results.cancel_token();
-        let (done, finished) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = done.send(collect(results));
-        });
-        std::thread::sleep(Duration::from_nanos((i * 7919) % 150_000));
-        cancel.cancel();
-        let collected = finished
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("a cancel was missed (run {i})"));
+        let collected = cancelled_run(pool, vec!["r", "r", "s", "r", "s", "r"], i)
+            .unwrap_or_else(|| panic!("a cancel was missed (run {i})"));
         for result in &collected {
             match &result.outcome {
                 Ok(output) => assert_eq!(output, b"0fresh09:r", "run {i}"),

@@ -86,14 +86,9 @@ pub(crate) fn compile(
     if component && let Some((rewritten, snapshot)) = planned {
         // Should the rewritten component not compile, the plugin is
         // compiled as it is (and its errors, if any, are its own).
-        if let Ok(loaded) = compile_binary(wasm, options, &rewritten, component, None) {
-            let Code::Component(code, _) = loaded.code else {
-                unreachable!("a component compiles to a component");
-            };
-            return Ok(Loaded {
-                code: Code::Component(code, Some(Arc::new(snapshot))),
-                cache: loaded.cache,
-            });
+        let snapshot = Some(Arc::new(snapshot));
+        if let Ok(loaded) = compile_binary(wasm, options, &rewritten, component, snapshot) {
+            return Ok(loaded);
         }
         return compile_binary(wasm, options, &binary, component, None).map_err(invalid);
     }
@@ -114,7 +109,7 @@ fn compile_binary(
 ) -> wasmtime::Result<Loaded> {
     let Some(cache) = &options.cache else {
         let code = if component {
-            Code::Component(Component::from_binary(wasm, binary)?, None)
+            Code::Component(Component::from_binary(wasm, binary)?, snapshot)
         } else {
             Code::Module(Module::from_binary(wasm, binary)?, snapshot)
         };
@@ -132,7 +127,7 @@ fn compile_binary(
             // an engine of this configuration.
             |code| unsafe { Component::deserialize(wasm, code) },
         )?;
-        (Code::Component(code, None), outcome)
+        (Code::Component(code, snapshot), outcome)
     } else {
         let (code, outcome) = cache.get_or_compile(
             wasm,

@@ -12,6 +12,7 @@
 
 use wasmtime::Store;
 use wasmtime::component::{ComponentExportIndex, Func, InstancePre, ResourceTable, TypedFunc};
+use wasmtime_wasi::WasiCtx;
 
 use crate::cancel::{CancelToken, race};
 use crate::capture::Capture;
@@ -59,11 +60,8 @@ impl MapperInstance {
         config: &Config,
         index: u64,
     ) -> Result<Self, RecordError> {
-        let stdout = Capture::tail();
-        let stderr = Capture::tail();
-        let mut builder = wasi.builder(index).map_err(wasi_error)?;
-        builder.stdout(stdout.clone()).stderr(stderr.clone());
-        let store = new_store(engine, builder.build(), &config.limits);
+        let (context, stdout, stderr) = context(wasi, index)?;
+        let store = new_store(engine, context, &config.limits);
         Ok(MapperInstance {
             store,
             map: None,
@@ -77,11 +75,8 @@ impl MapperInstance {
     /// Gives the instance a new WASI context (and stdio) for record
     /// `index`, as a fresh instance would have.
     pub fn renew_context(&mut self, wasi: &WasiSetup, index: u64) -> Result<(), RecordError> {
-        let stdout = Capture::tail();
-        let stderr = Capture::tail();
-        let mut builder = wasi.builder(index).map_err(wasi_error)?;
-        builder.stdout(stdout.clone()).stderr(stderr.clone());
-        self.store.data_mut().wasi = builder.build();
+        let (context, stdout, stderr) = context(wasi, index)?;
+        self.store.data_mut().wasi = context;
         self.stdout = stdout;
         self.stderr = stderr;
         Ok(())
@@ -236,6 +231,16 @@ impl MapperInstance {
             Err(error) => (Err(classify(&error, limits, &stderr, false)), usage, false),
         }
     }
+}
+
+/// A WASI context for record `index`, with its stdout and stderr
+/// captured.
+fn context(wasi: &WasiSetup, index: u64) -> Result<(WasiCtx, Capture, Capture), RecordError> {
+    let stdout = Capture::tail();
+    let stderr = Capture::tail();
+    let mut builder = wasi.builder(index).map_err(wasi_error)?;
+    builder.stdout(stdout.clone()).stderr(stderr.clone());
+    Ok((builder.build(), stdout, stderr))
 }
 
 /// Whether no resource was ever put in `table` (and so the guest was
